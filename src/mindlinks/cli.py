@@ -1,0 +1,128 @@
+"""The `mindlinks` command."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from mindlinks.config import Settings
+
+app = typer.Typer(help="Mind-Links: run, migrate, seed and operate the platform.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="Local key material.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(keys_app, name="keys")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    from mindlinks.db import make_engine
+    from mindlinks.migrations.runner import upgrade
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    engine.dispose()
+    typer.echo("migrations applied")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Migrate if needed and serve the app (with the worker inside in embedded mode)."""
+    import os
+
+    import uvicorn
+
+    if not os.environ.get("MINDLINKS_PUBLIC_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        os.environ["MINDLINKS_PUBLIC_URL"] = f"http://{shown}:{port}"
+    migrate()
+    from mindlinks.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None, proxy_headers=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run a job worker until interrupted (any number may run against PostgreSQL)."""
+    from mindlinks.jobs.registry import load_task_modules
+    from mindlinks.jobs.worker import Worker
+    from mindlinks.platform.context import build_context
+    from mindlinks.platform.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    load_task_modules(tuple(m for m in settings_extra_task_modules() if m))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Worker(build_context(settings)).run_forever(stop, settings.worker_poll_seconds)
+
+
+def settings_extra_task_modules() -> list[str]:
+    """Extra task modules to import (`MINDLINKS_WORKER_IMPORTS`, comma-separated)."""
+    import os
+
+    return [m.strip() for m in os.environ.get("MINDLINKS_WORKER_IMPORTS", "").split(",")]
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option(help="Admin email")],
+    password: Annotated[str, typer.Option(help="Admin password (NIST rules apply)")],
+    full_name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
+) -> None:
+    """Create a verified admin account."""
+    from mindlinks.identity.service import create_user
+    from mindlinks.platform.context import build_context
+    from mindlinks.platform.errors import Problem
+
+    ctx = build_context(_settings())
+    try:
+        with ctx.session_factory() as session, session.begin():
+            user = create_user(
+                session, email=email, password=password, full_name=full_name, role="admin",
+                verified=True, allowed_roles=("admin",),
+            )
+    except Problem as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"admin created: {user.email} ({user.id})")
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create missing local keys (token signing key, development webhook secrets)."""
+    from mindlinks.platform.keys import init_keys
+
+    settings = _settings()
+    created = init_keys(settings)
+    typer.echo("created: " + ", ".join(created) if created else "all keys already exist")
+
+
+@app.command()
+def demo() -> None:
+    """Seed the demo accounts and print their emails and passwords."""
+    from mindlinks.demo import seed_demo
+    from mindlinks.platform.context import build_context
+
+    migrate()
+    ctx = build_context(_settings())
+    for line in seed_demo(ctx):
+        typer.echo(line)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,16 @@
+"""Import every module's `tasks` so their handlers and schedules are registered."""
+
+from __future__ import annotations
+
+import importlib
+
+TASK_MODULES = (
+    "mindlinks.identity.tasks",
+    "mindlinks.companies.tasks",
+    "mindlinks.notifications.tasks",
+)
+
+
+def load_task_modules(extra: tuple[str, ...] = ()) -> None:
+    for name in (*TASK_MODULES, *extra):
+        importlib.import_module(name)

@@ -1,0 +1,32 @@
+"""Identifiers: time-ordered, random, URL-safe strings."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+
+def new_id() -> str:
+    """A 26-char lowercase id: 48-bit millisecond time then 80 random bits.
+
+    Ids sort by creation time, which keeps cursor pagination stable and index
+    inserts local, without revealing a counter.
+    """
+    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    return _encode(value)
+
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase
+
+
+def _encode(value: int) -> str:
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_token(nbytes: int = 32) -> str:
+    """An unguessable bearer secret (URL-safe base64 of `nbytes` random bytes)."""
+    return secrets.token_urlsafe(nbytes)

@@ -1,0 +1,129 @@
+"""Test fixtures: one migrated database per run, one rolled-back transaction per test.
+
+The suite runs on SQLite by default and on PostgreSQL when
+`MINDLINKS_TEST_DATABASE_URL` names one (`make test` runs both halves). An
+unreachable PostgreSQL fails the run with a clear message; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from mindlinks.app import create_app
+from mindlinks.config import Settings
+from mindlinks.db import make_engine
+from mindlinks.migrations.runner import upgrade
+from mindlinks.platform.context import AppContext, build_context, get_session
+from mindlinks.platform.errors import Problem
+
+TEST_DATABASE_URL = os.environ.get("MINDLINKS_TEST_DATABASE_URL", "")
+
+
+def reset_postgres_schema(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mindlinks-data")
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> str:
+    return TEST_DATABASE_URL or f"sqlite:///{data_dir / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        try:
+            reset_postgres_schema(engine)
+        except OperationalError as exc:
+            pytest.exit(
+                f"PostgreSQL at {engine.url.render_as_string()} is unreachable: {exc.orig}. "
+                "Start it (see .ci/run) or unset MINDLINKS_TEST_DATABASE_URL.",
+                returncode=1,
+            )
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        run_worker_in_process=False,
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture(scope="session")
+def app_context(settings: Settings, engine: Engine) -> AppContext:
+    return build_context(settings, engine)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose every commit is a savepoint inside one rolled-back transaction."""
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        if outer.is_active:
+            outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def app(app_context: AppContext, session: Session) -> Iterator[FastAPI]:
+    app = create_app(context=app_context)
+
+    def request_session() -> Iterator[Session]:
+        # Mirrors get_session: the request's work commits (to a savepoint) or
+        # rolls back as a whole, inside the test's transaction.
+        savepoint = session.begin_nested()
+        try:
+            yield session
+            if savepoint.is_active:
+                savepoint.commit()
+        except Problem as problem:
+            if savepoint.is_active:
+                savepoint.commit() if problem.commit_before_raise else savepoint.rollback()
+            raise
+        except BaseException:
+            if savepoint.is_active:
+                savepoint.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = request_session
+    app_context.limiter.reset()
+    yield app
+    app_context.limiter.reset()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> TestClient:
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def pytest_report_header(config: Any) -> str:
+    return f"mindlinks test database: {TEST_DATABASE_URL or 'SQLite (temporary file)'}"
