@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter, Request, Response
 
 from mindlinks.identity import service
@@ -22,6 +23,7 @@ from mindlinks.platform.emails import InvalidEmail, normalize_email
 from mindlinks.platform.ratelimit import client_address
 
 router = APIRouter(prefix="/api", tags=["identity"])
+log = structlog.get_logger(__name__)
 
 
 def _user_out(user: service.User) -> UserOut:
@@ -82,9 +84,13 @@ def login(body: LoginIn, request: Request, session: SessionDep, ctx: ContextDep)
     try:
         user = service.authenticate(session, body.email, body.password)
     except InvalidCredentials:
+        # The email is masked by the logging processor; it is here so that
+        # operators can correlate repeated failures without reading it whole.
+        log.info("login_failed", email=body.email, client_address=address)
         ctx.limiter.hit(settings.rate_limit_login_failures, "login-failures", account, address)
         raise
     pair = service.start_session(session, settings, ctx.signing_key, user)
+    log.info("login_succeeded", user_id=user.id, email=user.email, client_address=address)
     return TokenPairOut(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )

@@ -52,10 +52,25 @@ def _normalize(password: str) -> str:
 
 
 def _is_sequence(text: str) -> bool:
+    """Keyboard-free runs such as "abcdefghijkl" or "123456789012" (digits wrap)."""
     if len(text) < 3:
         return False
-    steps = {ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)}
+    steps = set()
+    for a, b in zip(text, text[1:], strict=False):
+        step = ord(b) - ord(a)
+        if a.isdigit() and b.isdigit():
+            step = (step + 10) % 10
+            step = step - 10 if step > 5 else step
+        steps.add(step)
     return len(steps) == 1 and steps.pop() in (-1, 0, 1)
+
+
+def _is_repeated_unit(text: str) -> bool:
+    """"passwordpassword", "abcabcabcabc": one short unit said again and again."""
+    return any(
+        len(text) % size == 0 and text == text[:size] * (len(text) // size)
+        for size in range(1, len(text) // 2 + 1)
+    )
 
 
 def password_problem(password: str, *, email: str = "", full_name: str = "") -> str | None:
@@ -68,7 +83,7 @@ def password_problem(password: str, *, email: str = "", full_name: str = "") -> 
     lowered = normalized.lower()
     if lowered in _common_passwords():
         return "is a commonly used password; choose another"
-    if len(set(lowered)) <= 2 or _is_sequence(lowered):
+    if len(set(lowered)) <= 2 or _is_sequence(lowered) or _is_repeated_unit(lowered):
         return "is too repetitive or sequential"
     stripped = lowered.rstrip("0123456789!?.")
     if stripped in _common_passwords() and len(stripped) >= 4:

@@ -16,11 +16,11 @@ class InvalidEmail(ValueError):
 
 def normalize_email(raw: str) -> tuple[str, str]:
     """Answer (address as typed, lower-cased form for comparison)."""
-    candidate = raw.strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise InvalidEmail("email addresses must not contain control characters")
+    candidate = raw.strip(" ")
     if not candidate.isascii():
         raise InvalidEmail("email addresses must use ASCII characters only")
-    if any(ord(c) < 32 or ord(c) == 127 for c in candidate):
-        raise InvalidEmail("email addresses must not contain control characters")
     try:
         result = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
