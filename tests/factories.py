@@ -58,8 +58,7 @@ def auth_headers(client: TestClient, user: User) -> dict[str, str]:
 
 def run_jobs(session: Session, app_context: AppContext, *, names: tuple[str, ...] = ()) -> int:
     """Run queued jobs inside the test's transaction, as the worker would."""
-    ran = 0
-    for _ in range(100):
+    for ran in range(100):
         stmt = select(Job).where(Job.status == "queued", Job.run_at <= now()).order_by(Job.id)
         if names:
             stmt = stmt.where(Job.name.in_(names))
@@ -73,7 +72,6 @@ def run_jobs(session: Session, app_context: AppContext, *, names: tuple[str, ...
         job.status = "done"
         job.finished_at = now()
         session.flush()
-        ran += 1
     raise AssertionError("jobs keep queueing more jobs")
 
 

@@ -27,4 +27,5 @@ def test_production_starts_with_real_secrets(monkeypatch):
     monkeypatch.setenv("MINDLINKS_SECRET_KEY", "k" * 48)
     monkeypatch.setenv("MINDLINKS_MAILER", "smtp")
     monkeypatch.setenv("MINDLINKS_PUBLIC_URL", "https://app.mindlinks.example")
+    monkeypatch.setenv("MINDLINKS_REDIS_URL", "redis://127.0.0.1:6379/0")
     assert Settings().env == "production"

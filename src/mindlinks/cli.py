@@ -10,7 +10,9 @@ import typer
 
 from mindlinks.config import Settings
 
-app = typer.Typer(help="Mind-Links: run, migrate, seed and operate the platform.", no_args_is_help=True)
+app = typer.Typer(
+    help="Mind-Links: run, migrate, seed and operate the platform.", no_args_is_help=True
+)
 admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Local key material.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
@@ -93,8 +95,13 @@ def admin_create(
     try:
         with ctx.session_factory() as session, session.begin():
             user = create_user(
-                session, email=email, password=password, full_name=full_name, role="admin",
-                verified=True, allowed_roles=("admin",),
+                session,
+                email=email,
+                password=password,
+                full_name=full_name,
+                role="admin",
+                verified=True,
+                allowed_roles=("admin",),
             )
     except Problem as exc:
         typer.echo(f"error: {exc.detail}", err=True)

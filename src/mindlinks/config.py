@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
 
 
 class InsecureProductionSettings(RuntimeError):
@@ -80,6 +80,8 @@ class Settings(BaseSettings):
             problems.append("MINDLINKS_SECRET_KEY must be set to a random value of 32+ chars")
         if self.mailer == "dev":
             problems.append("MINDLINKS_MAILER=dev keeps mail in a development mailbox")
+        if not self.redis_url:
+            problems.append("MINDLINKS_REDIS_URL must be set so rate limits hold across processes")
         if not self.public_url or not self.public_url.startswith("https://"):
             problems.append("MINDLINKS_PUBLIC_URL must be an https:// address")
         if problems:

@@ -20,7 +20,12 @@ from tests.factories import PASSWORD, login, make_user, problem
 
 
 def register(client, **overrides):
-    body = {"email": "ann@example.com", "password": PASSWORD, "full_name": "Ann Lee", "role": "client"}
+    body = {
+        "email": "ann@example.com",
+        "password": PASSWORD,
+        "full_name": "Ann Lee",
+        "role": "client",
+    }
     body.update(overrides)
     return client.post("/api/auth/register", json=body)
 
@@ -37,7 +42,9 @@ class TestRegister:
         assert body["email"] == "Ann@example.com"
         assert body["role"] == "client"
         assert body["email_verified"] is False
-        jobs = session.scalars(select(Job).where(Job.name == "identity.send_verification_email")).all()
+        jobs = session.scalars(
+            select(Job).where(Job.name == "identity.send_verification_email")
+        ).all()
         assert [j.payload for j in jobs] == [{"user_id": body["id"]}]
 
     def test_same_email_in_another_letter_case_is_taken(self, client, session):
@@ -71,9 +78,9 @@ class TestRegister:
         [
             "not-an-email",
             "ann@",
-            "ann@exаmple.com",  # Cyrillic а
+            "ann@ex\u0430mple.com",  # Cyrillic a
             "ann\u200b@example.com",  # zero-width space
-            "ａｎｎ@example.com",  # fullwidth letters
+            "\uff41\uff4e\uff4e@example.com",  # fullwidth letters
             "ann@example.com\n",
         ],
     )
@@ -90,7 +97,9 @@ class TestRegister:
 
     def test_malformed_json_is_a_422_problem(self, client, session):
         response = client.post(
-            "/api/auth/register", content=b'{"email": ', headers={"content-type": "application/json"}
+            "/api/auth/register",
+            content=b'{"email": ',
+            headers={"content-type": "application/json"},
         )
         body = problem(response, 422)
         assert "JSON" in body["detail"]
@@ -111,7 +120,9 @@ class TestRegister:
         problem(response, 413, "payload-too-large")
         assert user_count(session) == 0
 
-    def test_registration_is_rate_limited_per_client_address(self, client, app_context, monkeypatch):
+    def test_registration_is_rate_limited_per_client_address(
+        self, client, app_context, monkeypatch
+    ):
         monkeypatch.setattr(app_context.settings, "rate_limit_register", "2/hour")
         assert register(client, email="a1@example.com").status_code == 201
         assert register(client, email="a2@example.com").status_code == 201
@@ -123,7 +134,9 @@ class TestRegister:
 class TestLogin:
     def test_returns_a_token_pair(self, client, session):
         user = make_user(session)
-        response = client.post("/api/auth/login", json={"email": user.email.upper(), "password": PASSWORD})
+        response = client.post(
+            "/api/auth/login", json={"email": user.email.upper(), "password": PASSWORD}
+        )
         assert response.status_code == 200
         body = response.json()
         assert body["token_type"] == "bearer"
@@ -133,9 +146,11 @@ class TestLogin:
     def test_unknown_email_and_wrong_password_get_the_same_answer(self, client, session):
         user = make_user(session)
         wrong = client.post("/api/auth/login", json={"email": user.email, "password": "x" * 14})
-        unknown = client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "x" * 14})
+        unknown = client.post(
+            "/api/auth/login", json={"email": "nobody@example.com", "password": "x" * 14}
+        )
         assert wrong.status_code == unknown.status_code == 401
-        strip = lambda r: {k: v for k, v in r.json().items() if k != "instance"}  # noqa: E731
+        strip = lambda r: {k: v for k, v in r.json().items() if k != "instance"}
         assert strip(wrong) == strip(unknown)
 
     def test_ten_failures_lock_the_account_for_this_address_even_for_the_right_password(
@@ -143,7 +158,12 @@ class TestLogin:
     ):
         user = make_user(session)
         for _ in range(10):
-            assert client.post("/api/auth/login", json={"email": user.email, "password": "wrong" * 3}).status_code == 401
+            assert (
+                client.post(
+                    "/api/auth/login", json={"email": user.email, "password": "wrong" * 3}
+                ).status_code
+                == 401
+            )
         locked = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
         problem(locked, 429, "rate-limited")
         assert int(locked.headers["retry-after"]) > 0
@@ -153,7 +173,9 @@ class TestLogin:
         user = make_user(session)
         for _ in range(3):
             login(client, user.email)
-        problem(client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}), 429)
+        problem(
+            client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}), 429
+        )
 
 
 class TestRefreshAndLogout:
@@ -172,10 +194,16 @@ class TestRefreshAndLogout:
 
     def test_reusing_a_rotated_token_revokes_the_whole_family(self, client, session):
         first = self.pair(client, session)
-        second = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]}).json()
-        problem(client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]}), 401)
+        second = client.post(
+            "/api/auth/refresh", json={"refresh_token": first["refresh_token"]}
+        ).json()
+        problem(
+            client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]}), 401
+        )
         # The legitimate holder's newer tokens stop working too.
-        problem(client.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]}), 401)
+        problem(
+            client.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]}), 401
+        )
         headers = {"Authorization": f"Bearer {second['access_token']}"}
         problem(client.get("/api/me", headers=headers), 401)
 
@@ -187,16 +215,26 @@ class TestRefreshAndLogout:
         headers = {"Authorization": f"Bearer {pair['access_token']}"}
         assert client.post("/api/auth/logout", headers=headers).status_code == 204
         problem(client.get("/api/me", headers=headers), 401)
-        problem(client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401)
+        problem(
+            client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401
+        )
 
     def test_logout_by_refresh_token_ends_that_family(self, client, session):
         user = make_user(session)
-        one = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).json()
-        two = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).json()
+        one = client.post(
+            "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+        ).json()
+        two = client.post(
+            "/api/auth/login", json={"email": user.email, "password": PASSWORD}
+        ).json()
         headers = {"Authorization": f"Bearer {two['access_token']}"}
-        response = client.post("/api/auth/logout", headers=headers, json={"refresh_token": one["refresh_token"]})
+        response = client.post(
+            "/api/auth/logout", headers=headers, json={"refresh_token": one["refresh_token"]}
+        )
         assert response.status_code == 204
-        problem(client.get("/api/me", headers={"Authorization": f"Bearer {one['access_token']}"}), 401)
+        problem(
+            client.get("/api/me", headers={"Authorization": f"Bearer {one['access_token']}"}), 401
+        )
         assert client.get("/api/me", headers=headers).status_code == 200
 
     def test_logout_needs_authentication(self, client):
@@ -210,8 +248,10 @@ class TestAccessTokens:
 
     def test_alg_none_is_refused(self, client, session):
         token = self.token(client, session)
-        header, payload, _ = token.split(".")
-        forged_header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": "x"}).encode()).rstrip(b"=")
+        _header, payload, _ = token.split(".")
+        forged_header = base64.urlsafe_b64encode(
+            json.dumps({"alg": "none", "kid": "x"}).encode()
+        ).rstrip(b"=")
         forged = f"{forged_header.decode()}.{payload}."
         problem(client.get("/api/me", headers={"Authorization": f"Bearer {forged}"}), 401)
 
@@ -222,7 +262,9 @@ class TestAccessTokens:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         # PyJWT refuses to build this token, so forge it by hand as an attacker would.
-        segment = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()  # noqa: E731
+        segment = lambda data: (
+            base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+        )
         signing_input = f"{segment({'alg': 'HS256', 'typ': 'JWT', 'kid': app_context.signing_key.kid})}.{segment(claims)}"
         mac = hmac.new(public, signing_input.encode(), hashlib.sha256).digest()
         forged = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
@@ -236,7 +278,9 @@ class TestAccessTokens:
             headers = login(client, user.email)
         finally:
             clock.set_clock(None)
-        claims = jwt.decode(headers["Authorization"].split()[1], options={"verify_signature": False})
+        claims = jwt.decode(
+            headers["Authorization"].split()[1], options={"verify_signature": False}
+        )
         assert claims["exp"] - claims["iat"] == 900
         problem(client.get("/api/me", headers=headers), 401)
 
@@ -246,7 +290,12 @@ class TestAccessTokens:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
         claims["role"] = "admin"
         tampered = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-        problem(client.get("/api/me", headers={"Authorization": f"Bearer {header}.{tampered}.{signature}"}), 401)
+        problem(
+            client.get(
+                "/api/me", headers={"Authorization": f"Bearer {header}.{tampered}.{signature}"}
+            ),
+            401,
+        )
 
 
 class TestMe:

@@ -14,7 +14,9 @@ def test_a_login_writes_no_password_token_or_full_email_to_the_logs(client, sess
     buffer = io.StringIO()
     configure_logging("DEBUG", stream=buffer)
     try:
-        failed = client.post("/api/auth/login", json={"email": user.email, "password": "not-the-password"})
+        failed = client.post(
+            "/api/auth/login", json={"email": user.email, "password": "not-the-password"}
+        )
         ok = client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD})
         assert failed.status_code == 401
         assert ok.status_code == 200
@@ -27,8 +29,13 @@ def test_a_login_writes_no_password_token_or_full_email_to_the_logs(client, sess
     names = {e["event"] for e in events}
     assert {"login_failed", "login_succeeded"} <= names
     assert all("request_id" in e for e in events if e["event"].startswith("login_"))
-    for secret in (PASSWORD, "not-the-password", tokens["access_token"], tokens["refresh_token"],
-                   "secret.person@example.com"):
+    for secret in (
+        PASSWORD,
+        "not-the-password",
+        tokens["access_token"],
+        tokens["refresh_token"],
+        "secret.person@example.com",
+    ):
         assert secret not in output
     assert "s***@***" in output
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import redis
 import pytest
+import redis
 from starlette.requests import Request
 
 from mindlinks.platform.errors import RateLimited
@@ -48,7 +48,9 @@ def test_redis_limiter_counts_and_refuses_against_the_real_redis():
 
 def _request(peer: str, forwarded: str | None = None) -> Request:
     headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
-    return Request({"type": "http", "client": (peer, 1234), "headers": headers, "method": "GET", "path": "/"})
+    return Request(
+        {"type": "http", "client": (peer, 1234), "headers": headers, "method": "GET", "path": "/"}
+    )
 
 
 def test_x_forwarded_for_is_ignored_without_a_trusted_proxy():

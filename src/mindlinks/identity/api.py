@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from mindlinks.identity import service
 from mindlinks.identity.auth import CurrentActor
 from mindlinks.identity.errors import InvalidCredentials
+from mindlinks.identity.models import User
 from mindlinks.identity.schemas import (
     LoginIn,
     LogoutIn,
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/api", tags=["identity"])
 log = structlog.get_logger(__name__)
 
 
-def _user_out(user: service.User) -> UserOut:
+def _user_out(user: User) -> UserOut:
     return UserOut(id=user.id, email=user.email, role=user.role, email_verified=user.email_verified)
 
 
@@ -37,7 +38,10 @@ def register(body: RegisterIn, request: Request, session: SessionDep, ctx: Conte
     address = client_address(request, ctx.settings.trusted_proxies)
     ctx.limiter.hit(ctx.settings.rate_limit_register, "register", address)
     service.validate_new_account(
-        body.email, body.password, body.full_name, body.role,
+        body.email,
+        body.password,
+        body.full_name,
+        body.role,
         allowed_roles=service.SELF_SERVICE_ROLES,
     )
     invited = False
@@ -105,9 +109,7 @@ def refresh(body: RefreshIn, session: SessionDep, ctx: ContextDep) -> TokenPairO
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response)
-def logout(
-    actor: CurrentActor, session: SessionDep, body: LogoutIn | None = None
-) -> Response:
+def logout(actor: CurrentActor, session: SessionDep, body: LogoutIn | None = None) -> Response:
     service.logout(
         session, actor.id, actor.family_id, body.refresh_token if body is not None else None
     )
@@ -126,7 +128,7 @@ def me(actor: CurrentActor, session: SessionDep) -> MeOut:
         role=user.role,
         email_verified=user.email_verified,
         companies=[
-            MeCompany(id=c.id, legal_name=c.legal_name, relation=c.relation)  # type: ignore[arg-type]
+            MeCompany(id=c.id, legal_name=c.legal_name, relation=c.relation)
             for c in companies_for_user(session, user.id)
         ],
         # No KYC session can exist before the KYC module lands (issue 4).

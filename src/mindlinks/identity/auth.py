@@ -82,7 +82,9 @@ def optional_actor(
     cookie = request.cookies.get(ACCESS_COOKIE)
     if not cookie:
         return None
-    if request.method not in SAFE_METHODS and not csrf_ok(request, request.headers.get(CSRF_HEADER)):
+    if request.method not in SAFE_METHODS and not csrf_ok(
+        request, request.headers.get(CSRF_HEADER)
+    ):
         raise CsrfFailed("Send the ml_csrf cookie value in the X-CSRF-Token header.")
     return resolve_actor(request, session, ctx, cookie)
 

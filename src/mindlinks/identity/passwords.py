@@ -7,6 +7,7 @@ from the account's own email or name.
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from functools import lru_cache
 
@@ -56,7 +57,7 @@ def _is_sequence(text: str) -> bool:
     if len(text) < 3:
         return False
     steps = set()
-    for a, b in zip(text, text[1:], strict=False):
+    for a, b in itertools.pairwise(text):
         step = ord(b) - ord(a)
         if a.isdigit() and b.isdigit():
             step = (step + 10) % 10
@@ -66,7 +67,7 @@ def _is_sequence(text: str) -> bool:
 
 
 def _is_repeated_unit(text: str) -> bool:
-    """"passwordpassword", "abcabcabcabc": one short unit said again and again."""
+    """ "passwordpassword", "abcabcabcabc": one short unit said again and again."""
     return any(
         len(text) % size == 0 and text == text[:size] * (len(text) // size)
         for size in range(1, len(text) // 2 + 1)

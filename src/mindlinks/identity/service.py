@@ -35,6 +35,7 @@ from mindlinks.platform.errors import InvalidFields
 from mindlinks.platform.hashing import token_hash
 from mindlinks.platform.ids import new_token
 from mindlinks.platform.keys import SigningKey
+from mindlinks.platform.ratelimit import RateLimiter
 
 SELF_SERVICE_ROLES = ("client", "contractor")
 
@@ -79,7 +80,9 @@ def validate_new_account(
     if problem:
         errors.append({"field": "password", "message": problem})
     if errors:
-        raise InvalidFields("; ".join(f"{e['field']} {e['message']}" for e in errors), errors=errors)
+        raise InvalidFields(
+            "; ".join(f"{e['field']} {e['message']}" for e in errors), errors=errors
+        )
     return display, normalized
 
 
@@ -177,9 +180,13 @@ def _new_refresh_token(session: Session, settings: Settings, family_id: str) -> 
     return token
 
 
-def _pair(settings: Settings, key: SigningKey, user: User, family_id: str, refresh: str) -> TokenPair:
+def _pair(
+    settings: Settings, key: SigningKey, user: User, family_id: str, refresh: str
+) -> TokenPair:
     ttl = settings.access_token_ttl_seconds
-    access = issue_access_token(key, user_id=user.id, role=user.role, family_id=family_id, ttl_seconds=ttl)
+    access = issue_access_token(
+        key, user_id=user.id, role=user.role, family_id=family_id, ttl_seconds=ttl
+    )
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
 
 
@@ -230,7 +237,9 @@ def rotate_refresh_token(
     return _pair(settings, key, user, family.id, refresh)
 
 
-def logout(session: Session, user_id: str, family_id: str | None, refresh_token: str | None) -> None:
+def logout(
+    session: Session, user_id: str, family_id: str | None, refresh_token: str | None
+) -> None:
     """End a sign-in: by the refresh token given, else the access token's family."""
     if refresh_token:
         record = session.scalar(
@@ -250,3 +259,67 @@ def family_is_active(session: Session, family_id: str, user_id: str) -> bool:
         select(TokenFamily.revoked_at, TokenFamily.user_id).where(TokenFamily.id == family_id)
     ).one_or_none()
     return row is not None and row[0] is None and row[1] == user_id
+
+
+def register_account(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    role: str,
+    invite_token: str | None = None,
+) -> User:
+    """Self-service registration (API and web pages alike).
+
+    A valid invite for this email proves the address: the account starts
+    verified and no verification email is sent (the invite itself is accepted
+    by its own call). Otherwise a verification email is queued.
+    """
+    # companies imports identity, so this import stays local.
+    from mindlinks.companies.service import check_invite_for_registration
+
+    validate_new_account(email, password, full_name, role, allowed_roles=SELF_SERVICE_ROLES)
+    invited = False
+    if invite_token is not None:
+        _, normalized = normalize_email(email)
+        check_invite_for_registration(session, invite_token, normalized)
+        invited = True
+    user = create_user(
+        session, email=email, password=password, full_name=full_name, role=role, verified=invited
+    )
+    if not invited:
+        queue_verification_email(session, user)
+    return user
+
+
+def _login_account_key(email: str) -> str:
+    try:
+        _, normalized = normalize_email(email)
+    except InvalidEmail:
+        normalized = email.strip().lower()
+    return normalized
+
+
+def authenticate_rate_limited(
+    session: Session,
+    limiter: RateLimiter,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    address: str,
+) -> User:
+    """`authenticate` under the login rate limits (API and web share the budgets).
+
+    While the failure budget of an account and address is spent, even the right
+    password is refused, so guessing cannot continue by watching the answers.
+    """
+    account = _login_account_key(email)
+    limiter.hit(settings.rate_limit_login_attempts, "login-address", address)
+    limiter.check(settings.rate_limit_login_failures, "login-failures", account, address)
+    try:
+        return authenticate(session, email, password)
+    except InvalidCredentials:
+        limiter.hit(settings.rate_limit_login_failures, "login-failures", account, address)
+        raise

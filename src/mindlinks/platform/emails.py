@@ -1,7 +1,7 @@
 """Email addresses: one normal form, compared case-insensitively everywhere.
 
 Only ASCII addresses are accepted: internationalized addresses allow look-alike
-characters (Cyrillic "а" for Latin "a", zero-width joiners) that would let two
+characters (a Cyrillic letter that looks like a Latin "a", zero-width joiners) that would let two
 accounts appear to share one address.
 """
 

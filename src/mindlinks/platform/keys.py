@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from mindlinks.config import Settings
 
-TOKEN_KEY_FILE = "token-signing-ed25519.pem"
+TOKEN_KEY_FILE = "token-signing-ed25519.pem"  # noqa: S105
 WEBHOOK_SECRETS_FILE = "webhook-secrets.json"
 DEV_WEBHOOK_PROVIDERS = ("kyc-sandbox", "payments-sandbox")
 

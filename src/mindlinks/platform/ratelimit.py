@@ -21,9 +21,10 @@ from mindlinks.platform.errors import RateLimited
 
 class RateLimiter:
     def __init__(self, storage_uri: str | None, namespace: str = "mindlinks") -> None:
-        self.storage: Storage = (
-            storage_from_string(storage_uri) if storage_uri else MemoryStorage()
-        )
+        storage = storage_from_string(storage_uri) if storage_uri else MemoryStorage()
+        if not isinstance(storage, Storage):  # an async storage URI (async+redis://…)
+            raise ValueError(f"{storage_uri!r} names an asyncio storage; use a sync one")
+        self.storage = storage
         self.strategy = MovingWindowRateLimiter(self.storage)
         self.namespace = namespace
 

@@ -1,0 +1,34 @@
+"""`make bench`: every benchmark, printed as a table and saved under bench/results/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from bench import me_rps
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    RESULTS.mkdir(exist_ok=True)
+    results = me_rps.main()
+    bare, app = results
+    print(f"{'endpoint':<40} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for r in results:
+        print(f"{r.name:<40} {r.rps:>8} {r.p50_ms:>8} {r.p99_ms:>8} {r.errors:>7}")
+    ratio = app.rps / bare.rps if bare.rps else 0.0
+    print(f"ratio mindlinks/bare: {ratio:.2f}")
+    record = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": platform.platform(),
+        "me_rps": [r.as_dict() for r in results],
+        "ratio": round(ratio, 3),
+    }
+    (RESULTS / "me_rps.json").write_text(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()
