@@ -81,7 +81,9 @@ def app_context(settings: Settings, engine: Engine) -> AppContext:
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session whose every commit is a savepoint inside one rolled-back transaction."""
-    connection = engine.connect()
+    # Deferred on SQLite: the test's transaction takes the write lock only when
+    # it writes, so read-only probes on other connections (health) proceed.
+    connection = engine.connect().execution_options(sqlite_begin="DEFERRED")
     outer = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint")
     try:

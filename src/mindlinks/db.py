@@ -52,8 +52,8 @@ class Base(DeclarativeBase):
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Autocommit at the driver level lets SQLAlchemy's BEGIN take effect, so
-    # `BEGIN IMMEDIATE` can serialize writers that must not interleave.
+    # Autocommit at the driver level hands transaction control to the BEGIN
+    # below (and makes SAVEPOINTs work as documented).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -64,7 +64,13 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
+    # Every unit of work takes the write lock up front. A deferred BEGIN that
+    # reads and then writes fails at once with SQLITE_BUSY when another writer
+    # committed in between (busy_timeout cannot help there); IMMEDIATE makes
+    # transactions queue instead. A read-only probe may ask for a deferred
+    # BEGIN with `execution_options(sqlite_begin="DEFERRED")`.
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

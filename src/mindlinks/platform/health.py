@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api", tags=["health"])
 def health(ctx: ContextDep) -> JSONResponse:
     try:
         with ctx.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            conn.execution_options(sqlite_begin="DEFERRED").execute(text("SELECT 1"))
     except SQLAlchemyError:
         problem = ServiceUnavailable("The database is unreachable.")
         problem.extra = {"database": "unreachable"}
