@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,6 +39,8 @@ from mindlinks.platform.keys import SigningKey
 from mindlinks.platform.ratelimit import RateLimiter
 
 SELF_SERVICE_ROLES = ("client", "contractor")
+
+log = structlog.get_logger(__name__)
 
 
 class RefreshTokenReused(InvalidToken):
@@ -319,7 +322,12 @@ def authenticate_rate_limited(
     limiter.hit(settings.rate_limit_login_attempts, "login-address", address)
     limiter.check(settings.rate_limit_login_failures, "login-failures", account, address)
     try:
-        return authenticate(session, email, password)
+        user = authenticate(session, email, password)
     except InvalidCredentials:
+        # The email is masked by the logging processor; it is here so that
+        # operators can correlate repeated failures without reading it whole.
+        log.info("login_failed", email=email, client_address=address)
         limiter.hit(settings.rate_limit_login_failures, "login-failures", account, address)
         raise
+    log.info("login_succeeded", user_id=user.id, email=user.email, client_address=address)
+    return user
