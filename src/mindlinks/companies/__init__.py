@@ -1,0 +1,1 @@
+"""Client companies: registration with a business-registry check, links, invites."""

@@ -32,7 +32,7 @@ from mindlinks.identity.tokens import issue_access_token
 from mindlinks.jobs.service import enqueue
 from mindlinks.platform.clock import now
 from mindlinks.platform.emails import InvalidEmail, normalize_email
-from mindlinks.platform.errors import InvalidFields
+from mindlinks.platform.errors import InvalidFields, InvalidInput
 from mindlinks.platform.hashing import token_hash
 from mindlinks.platform.ids import new_token
 from mindlinks.platform.keys import SigningKey
@@ -285,6 +285,8 @@ def register_account(
     validate_new_account(email, password, full_name, role, allowed_roles=SELF_SERVICE_ROLES)
     invited = False
     if invite_token is not None:
+        if role != "contractor":
+            raise InvalidInput("invite_token", "an invite is for a contractor account")
         _, normalized = normalize_email(email)
         check_invite_for_registration(session, invite_token, normalized)
         invited = True
