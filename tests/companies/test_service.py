@@ -61,6 +61,17 @@ class TestRegistrationWithAnInvite:
         ]
         assert user_count(session) == before
 
+    def test_an_invite_cannot_register_a_client_account(self, client, session, app_context):
+        owner = make_user(session)
+        company = make_company(session, owner)
+        _, token = invite(session, app_context, company, owner, "dev@example.com")
+        before = user_count(session)
+        body = problem(register(client, "dev@example.com", token, role="client"), 422)
+        assert body["errors"] == [
+            {"field": "invite_token", "message": "an invite is for a contractor account"}
+        ]
+        assert user_count(session) == before
+
     def test_an_expired_invite_is_422(self, client, session, app_context, move_clock):
         owner = make_user(session)
         company = make_company(session, owner)
