@@ -67,7 +67,6 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = True
     worker_poll_seconds: float = 1.0
     job_lease_seconds: int = 300
-    job_max_attempts: int = 8
 
     log_level: str = "INFO"
 

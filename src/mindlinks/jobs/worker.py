@@ -5,7 +5,9 @@ so workers never wait on each other; every database: a conditional UPDATE so
 two workers can never both claim). The handler then runs in a second
 transaction that also marks the job done, conditional on this worker still
 holding it: if the worker dies or loses its lease, nothing of that run commits
-and the job is claimed again once the lease expires.
+and the job is claimed again once the lease expires. A job whose every allowed
+attempt was claimed and never finished (it keeps killing its worker or running
+past its lease) is marked `dead` instead of being claimed once more.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import socket
 import threading
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from mindlinks.jobs.models import Job
@@ -64,7 +66,9 @@ class Worker:
         self.app = app
         self.factory = app.session_factory
         self.lease_seconds = lease_seconds or app.settings.job_lease_seconds
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+        # `locked_by` holds 100 characters; a long FQDN must not make every claim fail.
+        host = socket.gethostname()[:64]
+        self.worker_id = (worker_id or f"{host}:{os.getpid()}:{new_id()[-6:]}")[:100]
 
     def claim(self) -> ClaimedJob | None:
         with self.factory() as session, session.begin():
@@ -73,12 +77,27 @@ class Worker:
                 (Job.status == "queued") & (Job.run_at <= current),
                 (Job.status == "running") & (Job.locked_until < current),
             )
-            stmt = select(Job.id).where(claimable).order_by(Job.run_at, Job.id).limit(1)
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            job_id = session.scalar(stmt)
-            if job_id is None:
-                return None
+            buried: list[str] = []
+            while True:
+                stmt = (
+                    select(Job.id, Job.attempts, Job.max_attempts)
+                    .where(claimable, Job.id.not_in(buried))
+                    .order_by(Job.run_at, Job.id)
+                    .limit(1)
+                )
+                if session.get_bind().dialect.name == "postgresql":
+                    stmt = stmt.with_for_update(skip_locked=True)
+                candidate = session.execute(stmt).one_or_none()
+                if candidate is None:
+                    return None
+                job_id, attempts, max_attempts = candidate
+                if attempts < max_attempts:
+                    break
+                # Every allowed attempt was claimed and none finished: the
+                # workers running it died or outlived their lease. Running it
+                # again could kill the next worker too, so it ends here.
+                self._bury_abandoned(session, job_id, attempts, max_attempts, claimable, current)
+                buried.append(job_id)
             result = session.execute(
                 update(Job)
                 .where(Job.id == job_id, claimable)
@@ -95,6 +114,32 @@ class Worker:
             if result is None:
                 return None
             return ClaimedJob(job_id, result[0], result[1], result[2], result[3], result[4])
+
+    def _bury_abandoned(
+        self,
+        session: Session,
+        job_id: str,
+        attempts: int,
+        max_attempts: int,
+        claimable: ColumnElement[bool],
+        current: datetime,
+    ) -> None:
+        error = (
+            f"attempt {attempts} of {max_attempts} never finished: its worker stopped "
+            "or ran past its lease"
+        )
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, claimable)
+            .values(
+                status="dead",
+                finished_at=current,
+                locked_by=None,
+                locked_until=None,
+                last_error=error,
+            )
+        )
+        log.warning("job_dead", job_id=job_id, attempt=attempts, error=error)
 
     def run_one(self) -> bool:
         """Claim and run one job; False when nothing was ready."""
@@ -177,11 +222,15 @@ class Worker:
         log.info("worker_started", worker_id=self.worker_id)
         last_periodic = 0.0
         while not stop.is_set():
-            try:
-                current = now().timestamp()
-                if PERIODIC and current - last_periodic >= 1.0:
+            current = now().timestamp()
+            if PERIODIC and current - last_periodic >= 1.0:
+                last_periodic = current
+                try:
                     self.schedule_periodic()
-                    last_periodic = current
+                except Exception:
+                    # A schedule that cannot be queued must not stop the queue.
+                    log.exception("periodic_schedule_error")
+            try:
                 if self.run_one():
                     continue
             except Exception:

@@ -34,10 +34,14 @@ def build_context(settings: Settings, engine: Engine | None = None) -> AppContex
         init_keys(settings)
     engine = engine or make_engine(settings.resolved_database_url)
     key = load_token_signing_key(settings)
+    factory = make_session_factory(engine)
+    # Code that only holds a session (e.g. a mailer inside a job) reads the
+    # settings of the app that opened it.
+    factory.configure(info={"settings": settings})
     return AppContext(
         settings=settings,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=factory,
         limiter=RateLimiter(settings.redis_url),
         signing_key=key,
         verification_keys={key.kid: key},

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+
+_lock = threading.Lock()
+_last = 0
 
 
 def new_id() -> str:
     """A 26-char lowercase id: 48-bit millisecond time then 80 random bits.
 
     Ids sort by creation time, which keeps cursor pagination stable and index
-    inserts local, without revealing a counter.
+    inserts local, without revealing a counter. Within one process they strictly
+    increase: an id made in the same millisecond as the last one is the last one
+    plus a random step, so rows written back to back keep their order.
     """
-    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    global _last
+    with _lock:
+        value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+        if value <= _last:
+            value = _last + 1 + secrets.randbits(32)
+        _last = value
     return _encode(value)
 
 

@@ -34,11 +34,18 @@ def page_params(
     return PageParams(cursor=cursor, limit=limit)
 
 
+_ID_CHARS = frozenset("0123456789abcdefghjkmnpqrstvwxyz")
+
+
 def _decode_cursor(cursor: str) -> str:
+    problem = InvalidInput("cursor", "not a cursor this API issued")
     try:
-        return base64.urlsafe_b64decode(cursor.encode("ascii") + b"==").decode("utf-8")
+        value = base64.urlsafe_b64decode(cursor.encode("ascii") + b"==").decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise InvalidInput("cursor", "not a cursor this API issued") from exc
+        raise problem from exc
+    if len(value) != 26 or not set(value) <= _ID_CHARS:
+        raise problem
+    return value
 
 
 def _encode_cursor(value: str) -> str:
