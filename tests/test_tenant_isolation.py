@@ -60,7 +60,9 @@ def tenant_a(session, app_context) -> Tenant:
     created, _ = invite(session, app_context, company, owner, "someone@example.com")
     note = notify_in_app(session, owner.id, "test", "Hello", "For tenant A only")
     session.flush()
-    return Tenant(ids={"company_id": company.id, "invite_id": created.id, "notification_id": note.id})
+    return Tenant(
+        ids={"company_id": company.id, "invite_id": created.id, "notification_id": note.id}
+    )
 
 
 def _walk(routes, prefix: str = ""):
