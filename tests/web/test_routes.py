@@ -660,12 +660,55 @@ def test_expired_invite_is_explained(
 # --- dashboards, dev mailbox -----------------------------------------------------------
 
 
-def test_admin_dashboard_shows_counts(client: TestClient, session: Session) -> None:
+def test_admin_dashboard_charts_companies_and_jobs_by_status(
+    client: TestClient, session: Session
+) -> None:
+    from sqlalchemy import func, select
+
+    from mindlinks.companies.models import Company
+    from mindlinks.jobs.models import Job
+    from tests.companies.factories import make_company
+
+    owner = make_user(session, role="client")
+    make_company(session, owner, status="verified")
+    make_company(session, owner, status="rejected")
+    session.flush()
+    verified = session.scalar(select(func.count()).where(Company.verification_status == "verified"))
+    queued = session.scalar(select(func.count()).where(Job.status == "queued"))
     admin = make_user(session, role="admin")
     sign_in(client, admin.email)
     r = client.get("/dashboard")
     assert r.status_code == 200 and "Administration" in r.text
-    assert "verified companies" in r.text
+    assert "Companies by verification status" in r.text
+    assert "Background jobs by status" in r.text
+    html = " ".join(r.text.split())
+    assert f'<th scope="row">verified</th> <td> <svg class="bar bar-verified"' in html
+    assert f'<span class="bar-value">{verified}</span>' in html
+    assert f'<span class="bar-value">{queued}</span>' in html
+
+
+def test_bar_chart_scales_to_the_largest_value_and_keeps_zero_rows() -> None:
+    from mindlinks.web.charts import bar_chart
+
+    chart = bar_chart("t", {"verified": 4, "rejected": 1, "odd": 2}, ("verified", "pending"))
+    assert [(b.label, b.value, b.percent) for b in chart.bars] == [
+        ("verified", 4, 100.0),
+        ("pending", 0, 0.0),
+        ("odd", 2, 50.0),
+        ("rejected", 1, 25.0),
+    ]
+    assert chart.total == 7
+
+
+def test_only_admins_get_platform_counts(session: Session) -> None:
+    import pytest
+
+    from mindlinks.companies.service import verification_counts
+    from mindlinks.platform.errors import RoleNotAllowed
+    from tests.companies.factories import actor
+
+    with pytest.raises(RoleNotAllowed):
+        verification_counts(session, actor(make_user(session, role="client")))
 
 
 def test_dev_mailbox_lists_emails_newest_first_and_escapes_them(

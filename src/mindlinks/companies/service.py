@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mindlinks.companies import repository
@@ -254,3 +254,12 @@ def companies_for_user(session: Session, user_id: str) -> list[CompanyRelation]:
         CompanyRelation(id=company.id, legal_name=company.legal_name, relation=relation)
         for company, relation in repository.links_of_user(session, user_id)
     ]
+
+
+def verification_counts(session: Session, actor: Actor) -> dict[str, int]:
+    """Companies per verification status, over the whole platform (admins only)."""
+    require_role(actor, "admin")
+    rows = session.execute(
+        select(Company.verification_status, func.count()).group_by(Company.verification_status)
+    ).all()
+    return {status: count for status, count in rows}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,3 +108,9 @@ def enqueue(
         return found
     session.info["jobs_enqueued"] = True
     return job
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Jobs per status (queued, running, done, dead) for the operations view."""
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+    return {status: count for status, count in rows}

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from mindlinks.companies import service as companies
 from mindlinks.companies.providers import registry_for
 from mindlinks.identity.auth import Actor, require_role
+from mindlinks.jobs.service import status_counts as job_status_counts
 from mindlinks.platform.context import ContextDep, SessionDep
 from mindlinks.platform.errors import Problem
 from mindlinks.platform.pagination import PageParams
+from mindlinks.web.charts import bar_chart
 from mindlinks.web.shell import (
     CSRF_CHECKED,
     PageActor,
@@ -95,15 +97,21 @@ def dashboard(request: Request, session: SessionDep, actor: SignedInActor) -> Re
         template = "dashboard_contractor.html"
     else:
         template = "dashboard_admin.html"
-    counts: dict[str, int] = {}
-    for access in accesses:
-        status = access.company.verification_status
-        counts[status] = counts.get(status, 0) + 1
-    return render(
-        request,
-        template,
-        {"accesses": accesses, "more": more is not None, "counts": counts},
-    )
+    context: dict[str, object] = {"accesses": accesses, "more": more is not None}
+    if actor.role == "admin":
+        context["charts"] = [
+            bar_chart(
+                "Companies by verification status",
+                companies.verification_counts(session, actor),
+                ("verified", "pending", "rejected"),
+            ),
+            bar_chart(
+                "Background jobs by status",
+                job_status_counts(session),
+                ("queued", "running", "done", "dead"),
+            ),
+        ]
+    return render(request, template, context)
 
 
 # --- registering a company ------------------------------------------------------------
