@@ -682,7 +682,7 @@ def test_admin_dashboard_charts_companies_and_jobs_by_status(
     assert "Companies by verification status" in r.text
     assert "Background jobs by status" in r.text
     html = " ".join(r.text.split())
-    assert f'<th scope="row">verified</th> <td> <svg class="bar bar-verified"' in html
+    assert '<th scope="row">verified</th> <td> <svg class="bar bar-verified"' in html
     assert f'<span class="bar-value">{verified}</span>' in html
     assert f'<span class="bar-value">{queued}</span>' in html
 
