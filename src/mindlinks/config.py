@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     rate_limit_login_failures: str = "10/15minutes"
     rate_limit_login_attempts: str = "60/minute"
     rate_limit_register: str = "30/hour"
+    rate_limit_verification_resend: str = "5/hour"
     rate_limit_invites: str = "100/day"
     rate_limit_kyc_sessions: str = "5/day"
     trusted_proxies: list[str] = Field(default_factory=list)

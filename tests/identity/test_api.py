@@ -320,3 +320,32 @@ class TestMe:
         body = client.get("/api/me", headers=login(client, user.email)).json()
         assert body["kyc_status"] is None
         assert body["email_verified"] is False
+
+
+class TestResendVerification:
+    def test_anonymous_is_401(self, client):
+        problem(client.post("/api/auth/resend-verification"), 401)
+
+    def test_queues_a_fresh_link_for_an_unverified_account(self, client, session):
+        user = make_user(session, verified=False)
+        response = client.post("/api/auth/resend-verification", headers=login(client, user.email))
+        assert response.status_code == 202
+        assert response.json() == {"status": "queued"}
+        jobs = session.scalars(
+            select(Job).where(
+                Job.name == "identity.send_verification_email", Job.status == "queued"
+            )
+        ).all()
+        assert [j.payload for j in jobs] == [{"user_id": user.id}]
+
+    def test_a_verified_account_is_409(self, client, session):
+        user = make_user(session, verified=True)
+        response = client.post("/api/auth/resend-verification", headers=login(client, user.email))
+        problem(response, 409, "email-already-verified")
+
+    def test_is_rate_limited_per_account(self, client, session, app_context, monkeypatch):
+        monkeypatch.setattr(app_context.settings, "rate_limit_verification_resend", "1/hour")
+        user = make_user(session, verified=False)
+        headers = login(client, user.email)
+        assert client.post("/api/auth/resend-verification", headers=headers).status_code == 202
+        problem(client.post("/api/auth/resend-verification", headers=headers), 429, "rate-limited")

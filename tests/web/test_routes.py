@@ -807,3 +807,21 @@ def test_cookies_are_secure_behind_https(
     assert r.status_code == 303
     for cookie in r.headers.get_list("set-cookie"):
         assert "Secure" in cookie, cookie
+
+
+def test_an_unverified_user_can_ask_for_a_new_link(client: TestClient, session: Session) -> None:
+    from sqlalchemy import select
+
+    from mindlinks.jobs.models import Job
+
+    user = make_user(session, role="client", verified=False)
+    sign_in(client, user.email)
+    page = client.get("/dashboard")
+    assert 'action="/verify-email/resend"' in page.text
+    r = post(client, "/verify-email/resend", follow_redirects=True)
+    assert r.status_code == 200
+    assert "We sent a new verification link" in r.text
+    queued = session.scalars(
+        select(Job).where(Job.name == "identity.send_verification_email", Job.status == "queued")
+    ).all()
+    assert {"user_id": user.id} in [j.payload for j in queued]

@@ -12,6 +12,7 @@ from mindlinks.identity.schemas import (
     MeOut,
     RefreshIn,
     RegisterIn,
+    ResendOut,
     TokenPairOut,
     UserOut,
     VerifyEmailIn,
@@ -46,6 +47,13 @@ def register(body: RegisterIn, request: Request, session: SessionDep, ctx: Conte
 def verify_email(body: VerifyEmailIn, session: SessionDep) -> VerifyEmailOut:
     service.verify_email(session, body.token)
     return VerifyEmailOut()
+
+
+@router.post("/auth/resend-verification", status_code=202, response_model=ResendOut)
+def resend_verification(actor: CurrentActor, session: SessionDep, ctx: ContextDep) -> ResendOut:
+    """Email a new verification link to the signed-in, unverified account."""
+    service.resend_verification_email(session, ctx.limiter, ctx.settings, actor.user)
+    return ResendOut()
 
 
 @router.post("/auth/login", response_model=TokenPairOut)

@@ -13,6 +13,11 @@ class EmailTaken(Conflict):
     title = "An account with this email already exists"
 
 
+class EmailAlreadyVerified(Conflict):
+    slug = "email-already-verified"
+    title = "This email address is already verified"
+
+
 class InvalidCredentials(NotAuthenticated):
     slug = "invalid-credentials"
     title = "Email or password is incorrect"

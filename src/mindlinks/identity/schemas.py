@@ -32,6 +32,10 @@ class VerifyEmailOut(BaseModel):
     email_verified: Literal[True] = True
 
 
+class ResendOut(BaseModel):
+    status: Literal["queued"] = "queued"
+
+
 class LoginIn(StrictModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mindlinks.config import Settings
 from mindlinks.identity.errors import (
+    EmailAlreadyVerified,
     EmailTaken,
     InvalidCredentials,
     InvalidToken,
@@ -122,6 +123,21 @@ def create_user(
 
 def queue_verification_email(session: Session, user: User) -> None:
     enqueue(session, "identity.send_verification_email", {"user_id": user.id})
+
+
+def resend_verification_email(
+    session: Session, limiter: RateLimiter, settings: Settings, user: User
+) -> None:
+    """Queue a fresh verification link (earlier links stay valid until they expire)."""
+    if user.email_verified:
+        raise EmailAlreadyVerified("Your email address is already verified.")
+    limiter.hit(
+        settings.rate_limit_verification_resend,
+        "verification-resend",
+        user.id,
+        detail="Too many verification emails were requested; try again later.",
+    )
+    queue_verification_email(session, user)
 
 
 def issue_verification_token(session: Session, settings: Settings, user: User) -> str:

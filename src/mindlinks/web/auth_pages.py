@@ -24,6 +24,7 @@ from mindlinks.web.shell import (
     CSRF_CHECKED,
     REFRESH_PATH,
     PageActor,
+    SignedInActor,
     WebRoute,
     clear_session_cookies,
     flash,
@@ -273,6 +274,19 @@ def refresh_post(
 def verify_email_page(request: Request, actor: PageActor, token: str = "") -> Response:
     # Never verify on GET: mail scanners fetch links; a person presses the button.
     return render(request, "verify_email.html", {"token": token, "outcome": None})
+
+
+@router.post("/verify-email/resend", dependencies=CSRF_CHECKED)
+def verify_email_resend(
+    request: Request, session: SessionDep, ctx: ContextDep, actor: SignedInActor
+) -> Response:
+    try:
+        service.resend_verification_email(session, ctx.limiter, ctx.settings, actor.user)
+    except Problem as problem:
+        flash(request, problem.detail, "error")
+    else:
+        flash(request, f"We sent a new verification link to {actor.user.email}.")
+    return redirect(request, "/dashboard")
 
 
 @router.post("/verify-email", dependencies=CSRF_CHECKED)
