@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mindlinks.identity.errors import EmailNotVerified
 from mindlinks.identity.models import User
-from mindlinks.identity.service import family_is_active
+from mindlinks.identity.service import user_of_active_family
 from mindlinks.identity.tokens import AccessTokenInvalid, decode_access_token
 from mindlinks.platform.context import ContextDep, SessionDep
 from mindlinks.platform.errors import Forbidden, NotAuthenticated, RoleNotAllowed
@@ -63,11 +63,9 @@ def resolve_actor(request: Request, session: SessionDep, ctx: ContextDep, token:
         claims = decode_access_token(ctx.verification_keys, token)
     except AccessTokenInvalid as exc:
         raise NotAuthenticated("The access token is invalid or expired.") from exc
-    if not family_is_active(session, claims.family_id, claims.user_id):
-        raise NotAuthenticated("This session has been signed out.")
-    user = session.get(User, claims.user_id)
+    user = user_of_active_family(session, claims.family_id, claims.user_id)
     if user is None:
-        raise NotAuthenticated("The account no longer exists.")
+        raise NotAuthenticated("This session has been signed out.")
     return Actor(user=user, family_id=claims.family_id)
 
 
@@ -89,7 +87,7 @@ def optional_actor(
     return resolve_actor(request, session, ctx, cookie)
 
 
-def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+async def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
     if actor is None:
         raise NotAuthenticated("Sign in and send the access token as a Bearer token.")
     return actor
@@ -112,15 +110,15 @@ def require_role(actor: Actor, *roles: str) -> Actor:
     return actor
 
 
-def _client(actor: CurrentActor) -> Actor:
+async def _client(actor: CurrentActor) -> Actor:
     return require_role(actor, "client")
 
 
-def _contractor(actor: CurrentActor) -> Actor:
+async def _contractor(actor: CurrentActor) -> Actor:
     return require_role(actor, "contractor")
 
 
-def _admin(actor: CurrentActor) -> Actor:
+async def _admin(actor: CurrentActor) -> Actor:
     return require_role(actor, "admin")
 
 

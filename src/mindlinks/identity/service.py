@@ -273,11 +273,17 @@ def logout(
     session.flush()
 
 
-def family_is_active(session: Session, family_id: str, user_id: str) -> bool:
-    row = session.execute(
-        select(TokenFamily.revoked_at, TokenFamily.user_id).where(TokenFamily.id == family_id)
-    ).one_or_none()
-    return row is not None and row[0] is None and row[1] == user_id
+def user_of_active_family(session: Session, family_id: str, user_id: str) -> User | None:
+    """The token's user while its sign-in (family) is not revoked; one query per request."""
+    return session.scalar(
+        select(User)
+        .join(TokenFamily, TokenFamily.user_id == User.id)
+        .where(
+            User.id == user_id,
+            TokenFamily.id == family_id,
+            TokenFamily.revoked_at.is_(None),
+        )
+    )
 
 
 def register_account(

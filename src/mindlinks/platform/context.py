@@ -48,18 +48,22 @@ def build_context(settings: Settings, engine: Engine | None = None) -> AppContex
     )
 
 
-def get_context(request: Request) -> AppContext:
+# Pure dependencies are `async def` so FastAPI calls them on the event loop;
+# a sync dependency costs a thread-pool hop on every request.
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-def get_settings(request: Request) -> Settings:
-    return get_context(request).settings
+async def get_settings(request: Request) -> Settings:
+    ctx: AppContext = request.app.state.ctx
+    return ctx.settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work: one commit when the handler returns."""
-    session = get_context(request).session_factory()
+    ctx: AppContext = request.app.state.ctx
+    session = ctx.session_factory()
     try:
         yield session
         session.commit()

@@ -27,7 +27,7 @@ class PageParams(BaseModel):
     limit: int = 50
 
 
-def page_params(
+async def page_params(
     cursor: str | None = Query(default=None, description="Opaque cursor from next_cursor"),
     limit: int = Query(default=50, ge=1, le=100),
 ) -> PageParams:

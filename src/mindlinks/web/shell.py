@@ -57,7 +57,7 @@ from mindlinks.identity.auth import (
     resolve_actor,
 )
 from mindlinks.identity.service import TokenPair
-from mindlinks.platform.context import ContextDep, SessionDep, get_context
+from mindlinks.platform.context import AppContext, ContextDep, SessionDep
 from mindlinks.platform.errors import InvalidFields, NotAuthenticated, Problem
 from mindlinks.platform.ids import new_token
 
@@ -175,7 +175,7 @@ def page_actor(request: Request, session: SessionDep, ctx: ContextDep) -> Actor 
     return actor
 
 
-def signed_in_actor(actor: Annotated[Actor | None, Depends(page_actor)]) -> Actor:
+async def signed_in_actor(actor: Annotated[Actor | None, Depends(page_actor)]) -> Actor:
     if actor is None:
         raise SignInRequired
     return actor
@@ -210,7 +210,8 @@ class WebState:
 
 
 def _settings(request: Request) -> Settings:
-    return get_context(request).settings
+    ctx: AppContext = request.app.state.ctx
+    return ctx.settings
 
 
 def _secure(request: Request) -> bool:
