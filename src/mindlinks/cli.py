@@ -23,6 +23,14 @@ def _settings() -> Settings:
     return Settings()
 
 
+@app.callback()
+def _configure(ctx: typer.Context) -> None:
+    """Every command logs JSON lines through the masking processor."""
+    from mindlinks.platform.logging import configure_logging
+
+    configure_logging(_settings().log_level)
+
+
 @app.command()
 def migrate() -> None:
     """Apply database migrations."""
