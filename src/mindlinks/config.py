@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     ledger_origin: str = "mindlinks.local/ledger"
     checkpoint_interval_seconds: int = 10
     tsa_url: str | None = None
+    tsa_timeout_seconds: float = 10.0
+    ledger_key_path: Path | None = None
+    ledger_private_key: str | None = None
+    ledger_public_keys_path: Path | None = None
 
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600

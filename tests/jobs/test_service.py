@@ -106,3 +106,36 @@ def test_a_task_name_cannot_be_taken_twice():
     with pytest.raises(ValueError, match="registered twice"):
         task("tests.effect")(lambda session, payload, ctx: None)
     assert TASKS["tests.effect"].handler is slow_tasks.effect
+
+
+def test_finished_jobs_are_purged_after_a_week_but_dead_ones_stay(session, app_context):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from mindlinks.jobs.models import Job
+    from mindlinks.jobs.tasks import purge_finished
+    from mindlinks.platform.clock import now
+
+    old = now() - timedelta(days=8)
+    rows = [
+        Job(
+            name="jobs.purge_finished",
+            idempotency_key=f"purge-test-{status}-{age}",
+            status=status,
+            finished_at=finished,
+            payload={},
+        )
+        for status, age, finished in [
+            ("done", "old", old),
+            ("done", "new", now()),
+            ("dead", "old", old),
+        ]
+    ]
+    session.add_all(rows)
+    session.flush()
+    purge_finished(session, {}, None)  # type: ignore[arg-type]
+    left = set(
+        session.scalars(select(Job.idempotency_key).where(Job.idempotency_key.like("purge-test-%")))
+    )
+    assert left == {"purge-test-done-new", "purge-test-dead-old"}

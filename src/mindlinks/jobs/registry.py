@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 TASK_MODULES = (
+    "mindlinks.jobs.tasks",
     "mindlinks.identity.tasks",
     "mindlinks.companies.tasks",
     "mindlinks.notifications.tasks",

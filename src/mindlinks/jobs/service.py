@@ -21,6 +21,7 @@ from mindlinks.platform.clock import now
 from mindlinks.platform.ids import new_id
 
 if TYPE_CHECKING:
+    from mindlinks.config import Settings
     from mindlinks.platform.context import AppContext
 
 
@@ -48,8 +49,12 @@ class TaskSpec:
 @dataclass(frozen=True)
 class PeriodicSpec:
     name: str
-    every_seconds: int
+    every: int | Callable[[Settings], int]
     payload: dict[str, Any]
+
+    def every_seconds(self, settings: Settings) -> int:
+        """The window length; a callable reads it from the running app's settings."""
+        return max(1, self.every(settings) if callable(self.every) else self.every)
 
 
 TASKS: dict[str, TaskSpec] = {}
@@ -68,7 +73,11 @@ def task(name: str, *, max_attempts: int | None = None) -> Callable[[JobHandler]
     return register
 
 
-def periodic(name: str, every_seconds: int, payload: dict[str, Any] | None = None) -> None:
+def periodic(
+    name: str,
+    every_seconds: int | Callable[[Settings], int],
+    payload: dict[str, Any] | None = None,
+) -> None:
     """Ask every worker to queue `name` once per `every_seconds` window."""
     PERIODIC[name] = PeriodicSpec(name, every_seconds, payload or {})
 

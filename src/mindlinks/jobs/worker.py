@@ -208,7 +208,7 @@ class Worker:
         current = now()
         with self.factory() as session, session.begin():
             for spec in PERIODIC.values():
-                window = int(current.timestamp()) // spec.every_seconds
+                window = int(current.timestamp()) // spec.every_seconds(self.app.settings)
                 enqueue(session, spec.name, spec.payload, key=f"{spec.name}@{window}")
 
     def run_until_idle(self, max_jobs: int = 1000) -> int:
