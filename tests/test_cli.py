@@ -18,6 +18,8 @@ def test_keys_init_creates_missing_keys_once(tmp_path, monkeypatch):
     first = runner.invoke(app, ["keys", "init"])
     assert first.exit_code == 0, first.output
     assert "token signing key" in first.output
+    assert "ledger signing key" in first.output
+    assert (tmp_path / "keys" / "ledger" / "ledger-ed25519.pem").stat().st_mode & 0o777 == 0o600
     key_file = tmp_path / "keys" / "token-signing-ed25519.pem"
     assert key_file.stat().st_mode & 0o777 == 0o600
     secrets = json.loads((tmp_path / "keys" / "webhook-secrets.json").read_text())

@@ -28,4 +28,5 @@ def test_production_starts_with_real_secrets(monkeypatch):
     monkeypatch.setenv("MINDLINKS_MAILER", "smtp")
     monkeypatch.setenv("MINDLINKS_PUBLIC_URL", "https://app.mindlinks.example")
     monkeypatch.setenv("MINDLINKS_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("MINDLINKS_LEDGER_KEY_PATH", "/etc/mindlinks/ledger-ed25519.pem")
     assert Settings().env == "production"

@@ -45,6 +45,10 @@ EXEMPT = {
     ("POST", "/api/invites/{token}/accept"),
     ("GET", "/invites/{token}"),
     ("POST", "/invites/{token}/accept"),
+    # The ledger's checkpoints and proofs are public by design (API.md): anyone
+    # holding a checkpoint may check it; entries are listed only by subject.
+    ("GET", "/api/ledger/checkpoints/{tree_size}"),
+    ("GET", "/api/ledger/entries/{seq}/proof"),
 }
 
 

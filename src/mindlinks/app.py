@@ -68,12 +68,19 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
 
     from mindlinks.companies.api import router as companies_router
     from mindlinks.identity.api import router as identity_router
+    from mindlinks.ledger.api import router as ledger_router
     from mindlinks.notifications.api import router as notifications_router
     from mindlinks.platform.health import router as health_router
     from mindlinks.web.routes import STATIC_DIR
     from mindlinks.web.routes import router as web_router
 
-    for router in (health_router, identity_router, companies_router, notifications_router):
+    for router in (
+        health_router,
+        identity_router,
+        companies_router,
+        notifications_router,
+        ledger_router,
+    ):
         app.include_router(router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

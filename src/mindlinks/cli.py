@@ -15,8 +15,10 @@ app = typer.Typer(
 )
 admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Local key material.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The verifiable ledger.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(keys_app, name="keys")
+app.add_typer(ledger_app, name="ledger")
 
 
 def _settings() -> Settings:
@@ -125,6 +127,126 @@ def keys_init() -> None:
     settings = _settings()
     created = init_keys(settings)
     typer.echo("created: " + ", ".join(created) if created else "all keys already exist")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Re-derive the whole ledger from the table; exit 0 if sound, 1 with the first bad seq."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from mindlinks.ledger.service import verify_ledger
+    from mindlinks.platform.context import build_context
+
+    ctx = build_context(_settings())
+    with (
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar,
+        ctx.session_factory() as session,
+    ):
+        task_id = bar.add_task("verifying entries", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task_id, completed=done, total=total)
+
+        report = verify_ledger(session, progress=progress)
+    if report.ok:
+        typer.echo(f"ok: {report.entries_checked} entries checked")
+        return
+    typer.echo(
+        f"FAILED at seq {report.first_bad_seq} after {report.entries_checked} entries checked: "
+        f"{report.reason}"
+    )
+    raise typer.Exit(1)
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint() -> None:
+    """Sign a checkpoint of the current tree now (if it grew) and print it."""
+    from mindlinks.ledger.checkpoints import issue_checkpoint, keyring_for, latest_checkpoint
+    from mindlinks.platform.context import build_context
+
+    ctx = build_context(_settings())
+    with ctx.session_factory() as session, session.begin():
+        issued = issue_checkpoint(session, ctx.settings, keyring_for(ctx))
+        shown = issued or latest_checkpoint(session)
+    if shown is None:
+        typer.echo("the ledger is empty: nothing to sign")
+        return
+    typer.echo(("issued" if issued else "unchanged since") + f" tree size {shown.tree_size}")
+    typer.echo(shown.note, nl=False)
+
+
+@ledger_app.command("prove")
+def ledger_prove(
+    seq: Annotated[int, typer.Argument(help="The entry's seq (0-based)", min=0)],
+    tree_size: Annotated[
+        int | None, typer.Option(help="A checkpointed tree size (default: the latest)")
+    ] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write here")] = None,
+) -> None:
+    """Export the entry's inclusion proof with its signed checkpoint (JSON)."""
+    import json
+    from pathlib import Path
+
+    from mindlinks.ledger.checkpoints import checkpoint_at, require_latest_checkpoint
+    from mindlinks.ledger.proofs import proof_bundle
+    from mindlinks.platform.context import build_context
+    from mindlinks.platform.errors import Problem
+
+    ctx = build_context(_settings())
+    try:
+        with ctx.session_factory() as session, session.begin():
+            checkpoint = (
+                checkpoint_at(session, tree_size)
+                if tree_size is not None
+                else require_latest_checkpoint(session)
+            )
+            bundle = proof_bundle(session, seq, checkpoint)
+    except Problem as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    text = json.dumps(bundle, indent=2) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        typer.echo(f"proof of seq {seq} in tree size {checkpoint.tree_size} written to {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@ledger_app.command("verify-proof")
+def ledger_verify_proof(
+    file: Annotated[str, typer.Argument(help="A proof bundle from `mindlinks ledger prove`")],
+    key: Annotated[list[str] | None, typer.Option(help="A trusted vkey (repeatable)")] = None,
+    keys_file: Annotated[
+        list[str] | None, typer.Option(help="Trusted public-key JSON (repeatable)")
+    ] = None,
+    origin: Annotated[str | None, typer.Option(help="The origin the checkpoint must name")] = None,
+) -> None:
+    """Check a proof bundle offline: no database, only the keys you trust.
+
+    Without --key or --keys-file, the public keys of this installation's own ledger
+    key files (under the data dir) are trusted.
+    """
+    from mindlinks.ledger import verifier
+
+    argv = [file]
+    for vkey in key or []:
+        argv += ["--key", vkey]
+    for path in keys_file or []:
+        argv += ["--keys-file", path]
+    if not key and not keys_file:
+        from mindlinks.ledger.keys import load_ledger_keys
+
+        for vkey in load_ledger_keys(_settings()).vkeys:
+            argv += ["--key", vkey]
+    if origin:
+        argv += ["--origin", origin]
+    raise typer.Exit(verifier.main(argv))
 
 
 @app.command()

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
             problems.append("MINDLINKS_SECRET_KEY must be set to a random value of 32+ chars")
         if self.mailer == "dev":
             problems.append("MINDLINKS_MAILER=dev keeps mail in a development mailbox")
+        if not (self.ledger_key_path or self.ledger_private_key):
+            problems.append(
+                "MINDLINKS_LEDGER_KEY_PATH or MINDLINKS_LEDGER_PRIVATE_KEY must hold the ledger key"
+            )
         if not self.redis_url:
             problems.append("MINDLINKS_REDIS_URL must be set so rate limits hold across processes")
         if not self.public_url or not self.public_url.startswith("https://"):

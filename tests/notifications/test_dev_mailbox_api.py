@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import dataclasses
 import secrets
 from collections.abc import Iterator
@@ -137,6 +138,7 @@ def production_client(app_context, session, data_dir, database_url) -> TestClien
         mailer="smtp",
         public_url="https://mindlinks.example",
         redis_url="redis://127.0.0.1:6379/0",  # never contacted: the test's limiter is kept
+        ledger_private_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         run_worker_in_process=False,
     )
     app = create_app(context=dataclasses.replace(app_context, settings=production))

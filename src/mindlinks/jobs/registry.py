@@ -9,6 +9,7 @@ TASK_MODULES = (
     "mindlinks.identity.tasks",
     "mindlinks.companies.tasks",
     "mindlinks.notifications.tasks",
+    "mindlinks.ledger.tasks",
 )
 
 

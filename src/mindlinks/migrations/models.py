@@ -9,6 +9,8 @@ MODEL_MODULES = (
     "mindlinks.jobs.models",
     "mindlinks.companies.models",
     "mindlinks.notifications.models",
+    "mindlinks.ledger.models",
+    "mindlinks.ledger.models",
 )
 
 

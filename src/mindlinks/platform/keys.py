@@ -93,4 +93,8 @@ def init_keys(settings: Settings) -> list[str]:
         created.append("token signing key")
     if ensure_webhook_secrets(settings):
         created.append("development webhook secrets")
+    from mindlinks.ledger.keys import ensure_ledger_key
+
+    if ensure_ledger_key(settings):
+        created.append("ledger signing key")
     return created

@@ -1,0 +1,154 @@
+"""Reads of the ledger: head, roots, proofs, entries.
+
+A root, an inclusion proof or a consistency proof needs O(log n) complete-subtree
+hashes (`merkle.*_plan`); `fetch_nodes` reads them in ONE statement (leaf hashes
+from `ledger_entries`, higher levels from `ledger_nodes`, joined by UNION ALL), so
+every proof costs two statements: the head and the nodes. Both are Core/driver
+statements on the session's connection (no ORM objects, no autoflush: the append
+path writes through the connection too).
+
+Bad requests raise the typed problems of `ledger.errors` (404 for a seq beyond the
+ledger, 422 with the field for a tree size or consistency range out of range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from mindlinks.ledger import merkle
+from mindlinks.ledger.errors import (
+    InvalidConsistencyRange,
+    LedgerStateCorrupt,
+    SeqOutOfRange,
+    TreeSizeOutOfRange,
+)
+from mindlinks.ledger.models import LedgerEntry
+
+Node = merkle.Node
+
+
+_HEAD = select(func.max(LedgerEntry.__table__.c.seq))
+
+
+def head_size(session: Session) -> int:
+    """The number of entries (the seq the next append gets)."""
+    last = session.connection().execute(_HEAD).scalar()
+    return 0 if last is None else int(last) + 1
+
+
+def _ints(values: Iterable[int]) -> str:
+    return ", ".join(str(int(v)) for v in values)
+
+
+def fetch_nodes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
+    """The hashes of these complete subtrees, in one statement (see `read_nodes`)."""
+    return read_nodes(session.connection(), nodes)
+
+
+def read_nodes(connection: Connection, nodes: Iterable[Node]) -> dict[Node, bytes]:
+    """The hashes of these complete subtrees, in one statement.
+
+    Leaf hashes come from `ledger_entries`, the others from `ledger_nodes` with one
+    `level = L AND idx IN (...)` term per level, so both databases search the primary
+    keys (SQLite would scan the table for a row-value IN list). The statement is
+    plain SQL with the integers inlined (they are ours, never input): building it
+    with the expression language cost more than running it. Raises
+    LedgerStateCorrupt if a node is missing (the tables were changed behind the
+    ledger's back)."""
+    wanted = set(nodes)
+    if not wanted:
+        return {}
+    by_level: dict[int, list[int]] = {}
+    for level, index in sorted(wanted):
+        by_level.setdefault(level, []).append(index)
+    parts = []
+    if 0 in by_level:
+        leaves = _ints(by_level.pop(0))
+        parts.append(f"SELECT 0, seq, leaf_hash FROM ledger_entries WHERE seq IN ({leaves})")  # noqa: S608
+    if by_level:
+        terms = " OR ".join(
+            f"(level = {int(level)} AND idx IN ({_ints(indexes)}))"
+            for level, indexes in by_level.items()
+        )
+        parts.append(f"SELECT level, idx, hash FROM ledger_nodes WHERE {terms}")  # noqa: S608
+    rows = connection.exec_driver_sql(" UNION ALL ".join(parts))
+    found = {(int(level), int(index)): bytes(h) for level, index, h in rows}
+    missing = wanted - found.keys()
+    if missing:
+        raise LedgerStateCorrupt(f"ledger tree nodes are missing: {sorted(missing)[:5]}")
+    return found
+
+
+def _fetcher(found: dict[Node, bytes]) -> merkle.Fetch:
+    return lambda level, index: found[(level, index)]
+
+
+def root_at(session: Session, size: int) -> bytes:
+    """The Merkle tree hash of the first `size` entries (0 gives the empty-tree hash)."""
+    head = head_size(session)
+    if not 0 <= size <= head:
+        raise TreeSizeOutOfRange("tree_size", size, 0, head)
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    return merkle.root(size, _fetcher(fetch_nodes(session, merkle.root_plan(size))))
+
+
+def inclusion_proof(session: Session, seq: int, tree_size: int) -> list[bytes]:
+    """The audit path of entry `seq` in the tree of `tree_size` entries (RFC 9162 PATH)."""
+    head = head_size(session)
+    if not 0 <= seq < head:
+        raise SeqOutOfRange(seq, head)
+    if not seq < tree_size <= head:
+        raise TreeSizeOutOfRange("tree_size", tree_size, seq + 1, head)
+    found = fetch_nodes(session, merkle.inclusion_plan(seq, tree_size))
+    return merkle.inclusion_proof(seq, tree_size, _fetcher(found))
+
+
+def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
+    """The proof that the tree of `second` entries extends the one of `first`
+    (RFC 9162 PROOF; empty when they are equal)."""
+    if first < 1 or first > second:
+        raise InvalidConsistencyRange(first, second)
+    head = head_size(session)
+    if second > head:
+        raise TreeSizeOutOfRange("second", second, max(first, 1), head)
+    found = fetch_nodes(session, merkle.consistency_plan(first, second))
+    return merkle.consistency_proof(first, second, _fetcher(found))
+
+
+def get_entry(session: Session, seq: int) -> LedgerEntry:
+    entry = session.get(LedgerEntry, seq) if seq >= 0 else None
+    if entry is None:
+        raise SeqOutOfRange(seq, head_size(session))
+    return entry
+
+
+def entries(
+    session: Session,
+    *,
+    subject: str | None = None,
+    kind: str | None = None,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    newest_first: bool = False,
+    limit: int,
+) -> list[LedgerEntry]:
+    """A page of entries in seq order (or newest first), filtered by subject and kind.
+
+    Page forward with `after_seq` = the last seq seen (oldest first) or backward with
+    `before_seq` (newest first)."""
+    stmt = select(LedgerEntry)
+    if subject is not None:
+        stmt = stmt.where(LedgerEntry.subject == subject)
+    if kind is not None:
+        stmt = stmt.where(LedgerEntry.kind == kind)
+    if after_seq is not None:
+        stmt = stmt.where(LedgerEntry.seq > after_seq)
+    if before_seq is not None:
+        stmt = stmt.where(LedgerEntry.seq < before_seq)
+    order = LedgerEntry.seq.desc() if newest_first else LedgerEntry.seq.asc()
+    return list(session.scalars(stmt.order_by(order).limit(max(0, limit))))

@@ -1,0 +1,146 @@
+"""Reading the ledger: roots, proofs from O(log n) stored nodes, listing, typed errors."""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, select
+
+from mindlinks.ledger import repository
+from mindlinks.ledger.errors import (
+    InvalidConsistencyRange,
+    LedgerStateCorrupt,
+    SeqOutOfRange,
+    TreeSizeOutOfRange,
+)
+from mindlinks.ledger.models import LedgerEntry
+from mindlinks.ledger.service import append_entries
+from tests.ledger import reference as ref
+from tests.ledger.db_helpers import append_n, items
+
+
+def leaves(session) -> list[bytes]:
+    return list(session.scalars(select(LedgerEntry.leaf_hash).order_by(LedgerEntry.seq)))
+
+
+@contextmanager
+def statements(session):
+    """Record (sql, number of bound parameters) of each statement the session runs."""
+    seen: list[tuple[str, int]] = []
+    connection = session.connection()
+
+    def record(conn, cursor, sql, params, context, executemany):
+        seen.append((sql, len(params) if params else 0))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+
+
+def test_roots_and_proofs_agree_with_the_full_tree(session):
+    append_n(session, 75)
+    all_leaves = leaves(session)
+    n = len(all_leaves)
+    rng = random.Random(7)
+    for size in {1, 2, 3, n // 2, n - 1, n, *rng.sample(range(1, n + 1), 10)}:
+        root = repository.root_at(session, size)
+        assert root == ref.root(all_leaves[:size])
+        for seq in {0, size - 1, rng.randrange(size)}:
+            proof = repository.inclusion_proof(session, seq, size)
+            assert proof == ref.path(seq, all_leaves[:size])
+            assert ref.verify_inclusion(seq, size, all_leaves[seq], proof, root)
+        first = rng.randint(1, size)
+        proof = repository.consistency_proof(session, first, size)
+        assert proof == ref.consistency(first, all_leaves[:size])
+        first_root = ref.root(all_leaves[:first])
+        assert ref.verify_consistency(first, size, first_root, root, proof)
+    assert repository.root_at(session, 0) == ref.root([])
+
+
+def test_each_proof_is_two_statements_reading_log_n_nodes(session):
+    append_n(session, 2100)
+    n = repository.head_size(session)
+    bound = 2 * (n - 1).bit_length() + 2  # nodes a proof may be made of
+    rng = random.Random(11)
+    for _ in range(25):
+        size = rng.randint(2, n)
+        seq = rng.randrange(size)
+        first = rng.randint(1, size)
+        for call in (
+            lambda: repository.inclusion_proof(session, seq, size),
+            lambda: repository.consistency_proof(session, first, size),
+            lambda: repository.root_at(session, size),
+        ):
+            with statements(session) as seen:
+                call()
+            assert len(seen) == 2, seen  # the head, then every node in one statement
+            node_sql, params = seen[1]
+            assert "ledger_nodes" in node_sql or "ledger_entries" in node_sql
+            assert params <= 2 * bound, (node_sql, params)
+
+
+def test_a_missing_node_is_reported_as_corruption(session):
+    append_n(session, 4)
+    n = repository.head_size(session)
+    with pytest.raises(LedgerStateCorrupt, match="missing"):
+        repository.fetch_nodes(session, [(1, n)])  # not complete yet, so not stored
+
+
+def test_errors_for_entries_and_proofs_out_of_range(session):
+    append_n(session, 5)
+    head = repository.head_size(session)
+
+    with pytest.raises(SeqOutOfRange) as exc:
+        repository.get_entry(session, head)
+    assert exc.value.status == 404
+    assert exc.value.slug == "seq-out-of-range"
+    with pytest.raises(SeqOutOfRange):
+        repository.get_entry(session, -1)
+    with pytest.raises(SeqOutOfRange):
+        repository.inclusion_proof(session, head + 3, head)
+
+    for size in (0, head + 1, head - 5):  # zero, beyond the head, not above the seq
+        with pytest.raises(TreeSizeOutOfRange) as exc:
+            repository.inclusion_proof(session, head - 4, size)
+        assert exc.value.status == 422
+        assert exc.value.errors[0]["field"] == "tree_size"
+    with pytest.raises(TreeSizeOutOfRange):
+        repository.root_at(session, head + 1)
+
+    for first, second in ((0, 3), (-2, 3), (4, 3)):
+        with pytest.raises(InvalidConsistencyRange) as exc:
+            repository.consistency_proof(session, first, second)
+        assert exc.value.status == 422
+        assert exc.value.slug == "invalid-consistency-range"
+        assert exc.value.errors[0]["field"] == "first"
+    with pytest.raises(TreeSizeOutOfRange) as exc:
+        repository.consistency_proof(session, 1, head + 1)
+    assert exc.value.errors[0]["field"] == "second"
+    assert repository.consistency_proof(session, head, head) == []
+
+
+def test_listing_filters_and_pages(session):
+    head = repository.head_size(session)
+    append_entries(session, items(4, subject="contract:A", kind="contract.signed"))
+    append_entries(session, items(3, subject="contract:B", kind="contract.signed"))
+    append_entries(session, items(2, subject="contract:A", kind="contract.activated"))
+
+    a = repository.entries(session, subject="contract:A", limit=100)
+    assert [e.seq for e in a] == [head, head + 1, head + 2, head + 3, head + 7, head + 8]
+    signed_a = repository.entries(session, subject="contract:A", kind="contract.signed", limit=100)
+    assert len(signed_a) == 4
+    page = repository.entries(session, subject="contract:A", after_seq=head + 1, limit=3)
+    assert [e.seq for e in page] == [head + 2, head + 3, head + 7]
+    newest = repository.entries(session, kind="contract.signed", newest_first=True, limit=2)
+    assert [e.seq for e in newest] == [head + 6, head + 5]
+    older = repository.entries(
+        session, kind="contract.signed", newest_first=True, before_seq=head + 5, limit=2
+    )
+    assert [e.seq for e in older] == [head + 4, head + 3]
+    assert repository.entries(session, subject="contract:none", limit=10) == []
+    assert repository.get_entry(session, head + 4).subject == "contract:B"
+    assert repository.head_size(session) == head + 9
