@@ -7,13 +7,12 @@ import platform
 import time
 from pathlib import Path
 
-from bench import me_rps
+from bench import ledger, me_rps
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def main() -> None:
-    RESULTS.mkdir(exist_ok=True)
+def run_me_rps() -> None:
     results = me_rps.main()
     bare, app = results
     print(f"{'endpoint':<40} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
@@ -28,6 +27,17 @@ def main() -> None:
         "ratio": round(ratio, 3),
     }
     (RESULTS / "me_rps.json").write_text(json.dumps(record, indent=2))
+
+
+def run_ledger() -> None:
+    # prints its tables and writes bench/results/ledger.json itself
+    ledger.main()
+
+
+def main() -> None:
+    RESULTS.mkdir(exist_ok=True)
+    run_me_rps()
+    run_ledger()
 
 
 if __name__ == "__main__":
