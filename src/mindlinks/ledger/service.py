@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
@@ -136,17 +137,53 @@ def _read_head(connection: Connection) -> tuple[int, bytes]:
     return row[0] + 1, row[1]
 
 
+@dataclass(frozen=True, slots=True)
+class AppendedEntry:
+    """An entry as written: the columns of its `ledger_entries` row."""
+
+    seq: int
+    kind: str
+    subject: str
+    actor: str
+    recorded_at: datetime
+    entry_bytes: bytes
+    leaf_hash: bytes
+    prev_hash: bytes
+
+
 def append_entry(
     session: Session, kind: str, subject: str, actor: str, payload: Mapping[str, Any]
 ) -> LedgerEntry:
-    """Append one entry in the caller's transaction (written, not committed)."""
-    return append_entries(session, [NewEntry(kind, subject, actor, payload)])[0]
+    """Append one entry in the caller's transaction (written, not committed).
+
+    The returned row is attached to the session as a persistent object."""
+    written = append_entries(session, [NewEntry(kind, subject, actor, payload)])[0]
+    row = LedgerEntry(
+        seq=written.seq,
+        kind=written.kind,
+        subject=written.subject,
+        actor=written.actor,
+        recorded_at=written.recorded_at,
+        entry_bytes=written.entry_bytes,
+        leaf_hash=written.leaf_hash,
+        prev_hash=written.prev_hash,
+    )
+    make_transient_to_detached(row)
+    # An instance with this seq left in the identity map by a rolled-back
+    # savepoint describes a row that no longer exists: this one replaces it.
+    stale = session.identity_map.get(session.identity_key(LedgerEntry, row.seq))
+    if stale is not None:
+        session.expunge(stale)
+    session.add(row)
+    return row
 
 
-def append_entries(session: Session, items: Sequence[NewEntry]) -> list[LedgerEntry]:
+def append_entries(session: Session, items: Sequence[NewEntry]) -> list[AppendedEntry]:
     """Append entries in order: one lock, one head read, one INSERT of the entries
     and one of the tree nodes they complete (Core statements, not an ORM flush).
-    The returned rows are attached to the session as persistent objects."""
+
+    Batches answer plain values rather than ORM objects: building and attaching
+    an instance costs about as much as encoding and hashing the entry."""
     checked = [_validated(item) for item in items]
     if not checked:
         return []
@@ -186,15 +223,10 @@ def append_entries(session: Session, items: Sequence[NewEntry]) -> list[LedgerEn
         connection.execute(
             _INSERT_NODES, [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in created]
         )
-    rows = []
     for v in values:
-        row = LedgerEntry(**v)
-        make_transient_to_detached(row)
-        # An instance with this seq left in the identity map by a rolled-back
-        # savepoint describes a row that no longer exists: this one replaces it.
+        # A row with this seq left in the identity map by a rolled-back savepoint
+        # describes a row that no longer exists.
         stale = session.identity_map.get(session.identity_key(LedgerEntry, v["seq"]))
         if stale is not None:
             session.expunge(stale)
-        session.add(row)
-        rows.append(row)
-    return rows
+    return [AppendedEntry(**v) for v in values]
