@@ -29,4 +29,14 @@ def test_production_starts_with_real_secrets(monkeypatch):
     monkeypatch.setenv("MINDLINKS_PUBLIC_URL", "https://app.mindlinks.example")
     monkeypatch.setenv("MINDLINKS_REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("MINDLINKS_LEDGER_KEY_PATH", "/etc/mindlinks/ledger-ed25519.pem")
+    monkeypatch.setenv("MINDLINKS_KYC_PROVIDER", "veriff")
+    monkeypatch.setenv("MINDLINKS_BLOB_KEYS", '{"k1": "' + "A" * 43 + '="}')
     assert Settings().env == "production"
+
+
+def test_production_refuses_the_kyc_sandbox_and_missing_blob_keys(monkeypatch):
+    monkeypatch.setenv("MINDLINKS_ENV", "production")
+    with pytest.raises(InsecureProductionSettings) as refused:
+        Settings()
+    message = str(refused.value)
+    assert "MINDLINKS_KYC_PROVIDER" in message and "MINDLINKS_BLOB_KEYS" in message

@@ -69,6 +69,29 @@ class Settings(BaseSettings):
     rate_limit_kyc_sessions: str = "5/day"
     trusted_proxies: list[str] = Field(default_factory=list)
 
+    kyc_provider: Literal["sandbox", "veriff", "onfido"] = "sandbox"
+    kyc_max_upload_bytes: int = 10 * 1024 * 1024
+    kyc_retention_days: int = 30
+    kyc_session_ttl_seconds: int = 7 * 24 * 3600
+    veriff_base_url: str = "https://stationapi.veriff.com"
+    veriff_api_key: str | None = None
+    veriff_shared_secret: str | None = None
+    onfido_base_url: str = "https://api.eu.onfido.com/v3.6"
+    onfido_api_token: str | None = None
+    onfido_webhook_token: str | None = None
+    onfido_workflow_id: str | None = None
+    kyc_provider_timeout_seconds: float = 10.0
+
+    blob_store: Literal["local", "s3"] = "local"
+    blob_keys: str | None = None  # JSON {"key_id": "<base64 32 bytes>", ...}; first is current
+    blob_current_key_id: str | None = None
+    blob_url_ttl_seconds: int = 3600
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
     run_worker_in_process: bool = True
     worker_poll_seconds: float = 1.0
     job_lease_seconds: int = 300
@@ -92,6 +115,10 @@ class Settings(BaseSettings):
             problems.append("MINDLINKS_REDIS_URL must be set so rate limits hold across processes")
         if not self.public_url or not self.public_url.startswith("https://"):
             problems.append("MINDLINKS_PUBLIC_URL must be an https:// address")
+        if self.kyc_provider == "sandbox":
+            problems.append("MINDLINKS_KYC_PROVIDER=sandbox approves identities without checks")
+        if not self.blob_keys:
+            problems.append("MINDLINKS_BLOB_KEYS must hold the document encryption key ring")
         if problems:
             raise InsecureProductionSettings("; ".join(problems))
         return self
