@@ -30,6 +30,19 @@ class KycProviderUnavailable(Exception):
     """The provider did not answer, or answered with a server error."""
 
 
+class KycProviderRejected(KycProviderUnavailable):
+    """The provider refused the request with a 4xx: our credentials, configuration or input.
+
+    A subclass of `KycProviderUnavailable`, so a caller that only handles that one
+    still fails safe; unlike it, retrying the same request will not help until an
+    operator fixes the cause. `status_code` is the provider's HTTP status.
+    """
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
 @dataclass(frozen=True)
 class StartedSession:
     """The provider's side of a new verification session."""
