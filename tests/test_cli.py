@@ -30,6 +30,32 @@ def test_keys_init_creates_missing_keys_once(tmp_path, monkeypatch):
     assert key_file.read_bytes() == before
 
 
+def test_rotate_blob_key_adds_a_current_key_and_old_blobs_still_open(tmp_path, monkeypatch):
+    from mindlinks.config import Settings
+    from mindlinks.platform.blobs.keyring import load_keyring
+
+    monkeypatch.setenv("MINDLINKS_DATA_DIR", str(tmp_path))
+    assert runner.invoke(app, ["keys", "init"]).exit_code == 0
+    settings = Settings(data_dir=tmp_path)
+    before = load_keyring(settings)
+    sealed = before.seal(b"passport scan", b"kyc:1:front")
+
+    rotated = runner.invoke(app, ["keys", "rotate-blob-key"])
+    assert rotated.exit_code == 0, rotated.output
+    after = load_keyring(settings)
+    assert after.current_id != before.current_id
+    assert after.current_id in rotated.output
+    assert after.open(sealed, b"kyc:1:front") == b"passport scan"
+
+
+def test_rotate_blob_key_refuses_configured_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINDLINKS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MINDLINKS_BLOB_KEYS", '{"k1": "' + "A" * 43 + '="}')
+    refused = runner.invoke(app, ["keys", "rotate-blob-key"])
+    assert refused.exit_code == 1
+    assert "MINDLINKS_BLOB_KEYS" in refused.output
+
+
 def test_admin_create_makes_a_verified_admin(engine, database_url, data_dir, monkeypatch):
     monkeypatch.setenv("MINDLINKS_DATABASE_URL", database_url)
     monkeypatch.setenv("MINDLINKS_DATA_DIR", str(data_dir))

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from mindlinks.notifications.service import notify_in_app
 from tests.companies.factories import invite, make_company
 from tests.factories import auth_headers, make_user, problem
+from tests.kyc.factories import start_session as start_kyc_session
 from tests.web.test_routes import post as web_post
 from tests.web.test_routes import sign_in
 
@@ -30,6 +31,13 @@ API_WALK: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/companies/{company_id}/invites/{invite_id}/resend"): None,
     ("POST", "/api/companies/{company_id}/invites/{invite_id}/revoke"): None,
     ("POST", "/api/notifications/{notification_id}/read"): None,
+    ("GET", "/api/kyc/sessions/{session_id}"): None,
+    ("POST", "/api/kyc/sandbox/{session_id}/submit"): None,
+    ("GET", "/api/admin/kyc/sessions/{session_id}"): None,
+    ("POST", "/api/admin/kyc/sessions/{session_id}/decision"): {
+        "decision": "approved",
+        "reason": "looks fine",
+    },
 }
 WEB_WALK: dict[tuple[str, str], dict[str, str] | None] = {
     ("GET", "/companies/{company_id}"): None,
@@ -37,6 +45,14 @@ WEB_WALK: dict[tuple[str, str], dict[str, str] | None] = {
     ("POST", "/companies/{company_id}/invites/{invite_id}/resend"): {},
     ("POST", "/companies/{company_id}/invites/{invite_id}/revoke"): {},
     ("POST", "/companies/{company_id}/registry-check"): {},
+    ("GET", "/kyc/sandbox/{session_id}"): None,
+    ("POST", "/kyc/sandbox/{session_id}"): {"document_number": "AB1234567"},
+    ("GET", "/kyc/sessions/{session_id}"): None,
+    ("GET", "/admin/kyc/sessions/{session_id}"): None,
+    ("POST", "/admin/kyc/sessions/{session_id}/decision"): {
+        "decision": "approved",
+        "reason": "looks fine",
+    },
 }
 # An invite token is a bearer capability, not a tenant's id: its preview is
 # public by design, and accepting it checks the signed-in email (403, API.md).
@@ -49,6 +65,13 @@ EXEMPT = {
     # holding a checkpoint may check it; entries are listed only by subject.
     ("GET", "/api/ledger/checkpoints/{tree_size}"),
     ("GET", "/api/ledger/entries/{seq}/proof"),
+    # A signed, expiring capability URL for one document (platform/blobs/urls.py):
+    # the token is HMAC-signed, not a tenant's id, and is handed to admins only.
+    ("GET", "/api/blobs/{token}"),
+    # A provider's name, not a tenant's id: the caller is a provider, authenticated
+    # by the signature over the body (401 without), and sessions are found by the
+    # provider's own reference (tests/kyc/test_webhooks.py).
+    ("POST", "/api/webhooks/kyc/{provider}"),
 }
 
 
@@ -63,9 +86,15 @@ def tenant_a(session, app_context) -> Tenant:
     company = make_company(session, owner)
     created, _ = invite(session, app_context, company, owner, "someone@example.com")
     note = notify_in_app(session, owner.id, "test", "Hello", "For tenant A only")
+    kyc_session = start_kyc_session(session, app_context, make_user(session, role="contractor"))
     session.flush()
     return Tenant(
-        ids={"company_id": company.id, "invite_id": created.id, "notification_id": note.id}
+        ids={
+            "company_id": company.id,
+            "invite_id": created.id,
+            "notification_id": note.id,
+            "session_id": kyc_session.id,
+        }
     )
 
 
@@ -105,8 +134,9 @@ def test_another_tenant_gets_404_on_every_api_route(client, session, tenant_a, r
         problem(anonymous, 401)
 
 
-def test_another_tenant_gets_404_on_every_web_page(app, session, tenant_a):
-    intruder = make_user(session, role="client")
+@pytest.mark.parametrize("role", ["client", "contractor"])
+def test_another_tenant_gets_404_on_every_web_page(app, session, tenant_a, role):
+    intruder = make_user(session, role=role)
     browser = TestClient(app, raise_server_exceptions=False, base_url="http://testserver.local")
     sign_in(browser, intruder.email)
     for (method, path), form in WEB_WALK.items():

@@ -68,8 +68,10 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
 
     from mindlinks.companies.api import router as companies_router
     from mindlinks.identity.api import router as identity_router
+    from mindlinks.kyc.api import router as kyc_router
     from mindlinks.ledger.api import router as ledger_router
     from mindlinks.notifications.api import router as notifications_router
+    from mindlinks.platform.blobs.api import router as blobs_router
     from mindlinks.platform.health import router as health_router
     from mindlinks.web.routes import STATIC_DIR
     from mindlinks.web.routes import router as web_router
@@ -80,11 +82,20 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         companies_router,
         notifications_router,
         ledger_router,
+        kyc_router,
+        blobs_router,
     ):
         app.include_router(router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    from mindlinks.kyc.api import UPLOAD_PATHS, upload_body_limit
+
+    upload_limit = upload_body_limit(settings.kyc_max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        path_limits=[(pattern, upload_limit) for pattern in UPLOAD_PATHS],
+    )
     app.add_middleware(RequestIdMiddleware)
     return app

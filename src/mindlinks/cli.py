@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mindlinks.config import Settings
+
+if TYPE_CHECKING:
+    from mindlinks.platform.context import AppContext
 
 app = typer.Typer(
     help="Mind-Links: run, migrate, seed and operate the platform.", no_args_is_help=True
@@ -129,6 +132,33 @@ def keys_init() -> None:
     typer.echo("created: " + ", ".join(created) if created else "all keys already exist")
 
 
+@keys_app.command("rotate-blob-key")
+def keys_rotate_blob_key() -> None:
+    """Add a new current document encryption key; old documents keep opening.
+
+    Running processes pick the new key up when they restart."""
+    from mindlinks.platform.blobs.keyring import BlobKeyError, rotate_local_blob_key
+
+    try:
+        key_id = rotate_local_blob_key(_settings())
+    except BlobKeyError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"new current blob key: {key_id}")
+
+
+def _ledger_vkeys(ctx: AppContext) -> list[str] | None:
+    """Every public ledger key (active and retired) the checkpoints must be signed
+    by, or None where no key is set up (then signatures are not checked)."""
+    from mindlinks.ledger.checkpoints import keyring_for
+    from mindlinks.ledger.keys import LedgerKeyError
+
+    try:
+        return keyring_for(ctx).vkeys
+    except LedgerKeyError:
+        return None
+
+
 @ledger_app.command("verify")
 def ledger_verify() -> None:
     """Re-derive the whole ledger from the table; exit 0 if sound, 1 with the first bad seq."""
@@ -153,7 +183,7 @@ def ledger_verify() -> None:
         def progress(done: int, total: int) -> None:
             bar.update(task_id, completed=done, total=total)
 
-        report = verify_ledger(session, progress=progress)
+        report = verify_ledger(session, progress=progress, trusted_keys=_ledger_vkeys(ctx))
     if report.ok:
         typer.echo(f"ok: {report.entries_checked} entries checked")
         return

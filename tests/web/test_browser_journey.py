@@ -18,13 +18,16 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+from sqlalchemy.orm import Session
 
 from mindlinks.app import create_app
 from mindlinks.config import Settings
 from mindlinks.db import make_engine
+from mindlinks.identity.service import create_user
 from mindlinks.migrations.runner import upgrade
 from tests.factories import PASSWORD
+from tests.kyc.factories import document_bytes, selfie_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +42,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 MAIL_WAIT_SECONDS = 30
+DECISION_WAIT_MS = 30_000
+ADMIN_EMAIL = "ada@mindlinks.example"
 
 
 @pytest.fixture
@@ -62,6 +67,18 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     )
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
+    # Admins are never self-registered: one is made here, as `mindlinks` would.
+    with Session(engine) as db:
+        create_user(
+            db,
+            email=ADMIN_EMAIL,
+            password=PASSWORD,
+            full_name="Ada Admin",
+            role="admin",
+            verified=True,
+            allowed_roles=("admin",),
+        )
+        db.commit()
     engine.dispose()
 
     server = uvicorn.Server(
@@ -199,4 +216,147 @@ def test_client_invites_contractor_who_joins(
     expect(page.get_by_role("heading", level=1)).to_have_text("Companies you work with")
     expect(page.get_by_role("main").get_by_role("link", name="Acme Widgets Ltd")).to_be_visible()
     page.screenshot(path=str(shots / "04-contractor-dashboard.png"), full_page=True)
+    context.close()
+
+
+# --- identity verification (KYC) in the sandbox ------------------------------------------
+
+
+def picture(kind: str, seed: int, fmt: str) -> FilePayload:
+    """A generated photo (tests.kyc.factories): an "ID card" or a face-like selfie."""
+    data = document_bytes(seed, fmt) if kind == "document" else selfie_bytes(seed, fmt)
+    extension = "png" if fmt == "PNG" else "jpg"
+    return {
+        "name": f"{kind}-{seed}.{extension}",
+        "mimeType": f"image/{fmt.lower()}",
+        "buffer": data,
+    }
+
+
+def register_verified(page: Page, base: str, email: str, name: str) -> None:
+    """A contractor registers, verifies the email through the dev mailbox, signs in."""
+    page.goto(base + "/register")
+    page.get_by_label("Full name").fill(name)
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("A contractor").check()
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    open_latest_email(page, base, email, "Confirm your email address")
+    page.get_by_role("link", name=re.compile(r"verify-email\?token=")).first.click()
+    page.get_by_role("button", name="Verify my email address").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your email address is verified")
+    sign_in_as(page, base, email)
+
+
+def sign_in_as(page: Page, base: str, email: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+
+def capture_documents(page: Page, number: str, seed: int) -> None:
+    """On the sandbox capture page: type the number, attach the photos, send."""
+    expect(page).to_have_url(re.compile(r"/kyc/sandbox/[0-9a-z]+$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Send your identity photos")
+    page.get_by_label("Document number").fill(number)
+    page.get_by_label("Front of the document").set_input_files(picture("document", seed, "PNG"))
+    page.get_by_label("Back of the document (optional)").set_input_files(
+        picture("document", seed + 100, "JPEG")
+    )
+    page.get_by_label("Selfie").set_input_files(picture("selfie", seed, "JPEG"))
+    page.get_by_role("button", name="Send for verification").click()
+    expect(page).to_have_url(re.compile(r"/kyc/sessions/[0-9a-z]+$"))
+
+
+def test_contractor_verifies_identity_in_the_sandbox(
+    live_server: str, browser: Browser, tmp_path: Path
+) -> None:
+    base = live_server
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    register_verified(page, base, "kim@contractor.example", "Kim Contractor")
+
+    # --- the dashboard's card starts the verification -------------------------------------
+    card = page.get_by_role("region", name="Identity verification")
+    expect(card).to_contain_text("not started")
+    page.screenshot(path=str(shots / "10-kyc-card.png"), full_page=True)
+    card.get_by_role("button", name="Start verification").click()
+    page.screenshot(path=str(shots / "11-kyc-capture.png"), full_page=True)
+
+    # --- a selfie that is the document's photo is refused, with the reason ----------------
+    page.get_by_label("Document number").fill("P1234567")
+    page.get_by_label("Front of the document").set_input_files(picture("document", 1, "PNG"))
+    page.get_by_label("Selfie").set_input_files(picture("document", 1, "PNG"))
+    page.get_by_role("button", name="Send for verification").click()
+    expect(page.get_by_role("alert")).to_contain_text("There is a problem")
+    expect(page.locator("#f-selfie-error")).to_contain_text("same image as the document")
+    expect(page.get_by_label("Document number")).to_have_value("P1234567")
+    page.screenshot(path=str(shots / "11-kyc-capture-refused.png"), full_page=True)
+    capture_documents(page, "P1234567", seed=1)
+
+    # --- the result page refreshes itself (no JavaScript) until the decision lands -----------
+    expect(page.get_by_role("status").first).to_contain_text("sent for verification")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Your identity is verified", timeout=DECISION_WAIT_MS
+    )
+    expect(page.locator(".page-head .badge")).to_have_text("approved")
+    page.screenshot(path=str(shots / "12-kyc-approved.png"), full_page=True)
+    page.goto(base + "/dashboard")
+    expect(page.get_by_role("region", name="Identity verification")).to_contain_text("approved")
+    context.close()
+
+
+def test_admin_decides_a_verification_sent_to_review(
+    live_server: str, browser: Browser, tmp_path: Path
+) -> None:
+    base = live_server
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    register_verified(page, base, "rey@contractor.example", "Rey Reviewed")
+    page.get_by_role("button", name="Start verification").click()
+    capture_documents(page, "REVW7777", seed=2)
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Your documents are being reviewed", timeout=DECISION_WAIT_MS
+    )
+    page.get_by_role("button", name="Sign out").click()
+
+    # --- the admin sees the count, the queue, and the images side by side ---------------------
+    sign_in_as(page, base, ADMIN_EMAIL)
+    expect(page.get_by_role("figure").filter(has_text="KYC sessions by status")).to_contain_text(
+        "review"
+    )
+    page.screenshot(path=str(shots / "13-admin-dashboard.png"), full_page=True)
+    page.get_by_role("link", name=re.compile("1 KYC session awaiting review")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("KYC reviews")
+    page.get_by_role("row").filter(has_text="Rey Reviewed").get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rey Reviewed")
+    images = page.locator(".kyc-images img")
+    expect(images).to_have_count(3)
+    # Every image loaded under the page's strict CSP (a refused one is 0 wide).
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.kyc-images img')].every(i => i.complete)"
+    )
+    widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+    assert widths == [860, 860, 600]
+    expect(page.get_by_role("main")).to_contain_text("REVW7777")
+    page.screenshot(path=str(shots / "14-kyc-review.png"), full_page=True)
+    page.get_by_label("Approve").check()
+    page.get_by_label("Reason").fill("The selfie matches the document photo.")
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.get_by_role("status")).to_contain_text("Rey Reviewed's verification is approved")
+    expect(page.get_by_role("main")).to_contain_text("Nothing to review")
+    page.get_by_role("button", name="Sign out").click()
+
+    # --- the contractor sees the decision ---------------------------------------------------------
+    sign_in_as(page, base, "rey@contractor.example")
+    expect(page.get_by_role("region", name="Identity verification")).to_contain_text("approved")
     context.close()

@@ -92,6 +92,7 @@ def logout(actor: CurrentActor, session: SessionDep, body: LogoutIn | None = Non
 @router.get("/me", response_model=MeOut)
 def me(actor: CurrentActor, session: SessionDep) -> MeOut:
     from mindlinks.companies.service import companies_for_user
+    from mindlinks.kyc.service import kyc_status_of
 
     user = actor.user
     return MeOut(
@@ -104,6 +105,5 @@ def me(actor: CurrentActor, session: SessionDep) -> MeOut:
             MeCompany(id=c.id, legal_name=c.legal_name, relation=c.relation)
             for c in companies_for_user(session, user.id)
         ],
-        # No KYC session can exist before the KYC module lands (issue 4).
-        kyc_status="none" if user.role == "contractor" else None,
+        kyc_status=kyc_status_of(session, user.id) if user.role == "contractor" else None,
     )

@@ -355,3 +355,13 @@ def authenticate_rate_limited(
         raise
     log.info("login_succeeded", user_id=user.id, email=user.email, client_address=address)
     return user
+
+
+def get_user(session: Session, user_id: str) -> User | None:
+    """A user by id, for other modules (they never query the users table themselves)."""
+    return session.get(User, user_id)
+
+
+def users_with_role(session: Session, role: str) -> list[User]:
+    """Every account of one role, oldest first (e.g. the admins to notify)."""
+    return list(session.scalars(select(User).where(User.role == role).order_by(User.id)))

@@ -10,6 +10,7 @@ TASK_MODULES = (
     "mindlinks.companies.tasks",
     "mindlinks.notifications.tasks",
     "mindlinks.ledger.tasks",
+    "mindlinks.kyc.tasks",
 )
 
 

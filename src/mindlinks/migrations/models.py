@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "mindlinks.notifications.models",
     "mindlinks.ledger.models",
     "mindlinks.ledger.models",
+    "mindlinks.kyc.models",
 )
 
 

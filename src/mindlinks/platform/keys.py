@@ -97,4 +97,8 @@ def init_keys(settings: Settings) -> list[str]:
 
     if ensure_ledger_key(settings):
         created.append("ledger signing key")
+    from mindlinks.platform.blobs.keyring import ensure_blob_keyring
+
+    if ensure_blob_keyring(settings):
+        created.append("blob encryption key ring")
     return created

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,19 +44,37 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies above the limit with 413 before the app parses them."""
+    """Refuses bodies above the limit with 413 before the app parses them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `path_limits` raises the limit for the few paths that take uploads (the KYC
+    capture): `(pattern, max_bytes)` pairs, the first whose pattern matches the
+    whole path wins; every other path keeps `max_bytes`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        path_limits: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = tuple(path_limits)
+
+    def _limit_for(self, path: str) -> int:
+        for pattern, limit in self.path_limits:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = PayloadTooLarge(f"The body must be at most {self.max_bytes} bytes.")
+        max_bytes = self._limit_for(scope.get("path", ""))
+        problem = PayloadTooLarge(f"The body must be at most {max_bytes} bytes.")
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > max_bytes:
             await problem_response(problem)(scope, receive, send)
             return
         received = 0
@@ -66,7 +85,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise problem
             return message
 

@@ -20,6 +20,7 @@ from mindlinks.jobs.service import status_counts as job_status_counts
 from mindlinks.platform.context import ContextDep, SessionDep
 from mindlinks.platform.errors import Problem
 from mindlinks.platform.pagination import PageParams
+from mindlinks.web import kyc_pages
 from mindlinks.web.charts import bar_chart
 from mindlinks.web.shell import (
     CSRF_CHECKED,
@@ -98,8 +99,13 @@ def dashboard(request: Request, session: SessionDep, actor: SignedInActor) -> Re
     else:
         template = "dashboard_admin.html"
     context: dict[str, object] = {"accesses": accesses, "more": more is not None}
+    if actor.role == "contractor":
+        context["kyc_card"] = kyc_pages.kyc_card(session, actor)
     if actor.role == "admin":
+        kyc_counts = kyc_pages.status_counts(session)
+        context["kyc_reviews_waiting"] = kyc_counts.get("review", 0)
         context["charts"] = [
+            kyc_pages.status_chart(kyc_counts),
             bar_chart(
                 "Companies by verification status",
                 companies.verification_counts(session, actor),
