@@ -43,7 +43,7 @@ def image_key(session_id: str, side: str, document_id: str) -> str:
 
 
 def seal_text(ring: KeyRing, value: str, binding: bytes) -> bytes:
-    return ring.seal(value.encode("utf-8"), binding)
+    return bytes(ring.seal(value.encode("utf-8"), binding))
 
 
 def open_text(ring: KeyRing, sealed: bytes, binding: bytes) -> str:

@@ -123,13 +123,18 @@ class KeyRing:
         keys = {_check_key_id(kid): _decode_key(kid, value) for kid, value in encoded.items()}
         return cls(keys=keys, current_id=current_id or next(iter(keys)))
 
-    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytearray:
         key_id = self.current_id.encode("ascii")
         nonce = os.urandom(NONCE_BYTES)
         header = MAGIC + bytes([VERSION, len(key_id)]) + key_id + nonce
-        return header + AESGCM(self.keys[self.current_id]).encrypt(
-            nonce, plaintext, header + associated_data
+        # Sealed straight into one buffer: `header + encrypt(...)` would hold a
+        # second full copy of a 10 MB document at the peak.
+        sealed = bytearray(len(header) + len(plaintext) + TAG_BYTES)
+        sealed[: len(header)] = header
+        AESGCM(self.keys[self.current_id]).encrypt_into(
+            nonce, plaintext, header + associated_data, memoryview(sealed)[len(header) :]
         )
+        return sealed
 
     def open(self, sealed: bytes, associated_data: bytes) -> bytes:
         """Decrypt; BlobIntegrityError for an unknown key, another record or any tampering."""

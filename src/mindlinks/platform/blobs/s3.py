@@ -68,7 +68,7 @@ class S3BlobStore:
         self.client.put_object(
             Bucket=self.bucket,
             Key=check_blob_key(key),
-            Body=self.keyring.seal(data, associated_data),
+            Body=bytes(self.keyring.seal(data, associated_data)),
             ContentType="application/octet-stream",
         )
 
