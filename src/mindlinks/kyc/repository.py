@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, false, select, update
+from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.orm import Session
 
 from mindlinks.kyc.errors import KycSessionNotFound
@@ -103,3 +103,10 @@ def move_status(
 
 def in_review() -> Select[KycSession]:
     return select(KycSession).where(KycSession.status == "review")
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(KycSession.status, func.count()).group_by(KycSession.status)
+    ).all()
+    return {str(status): int(count) for status, count in rows}

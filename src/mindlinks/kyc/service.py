@@ -288,3 +288,8 @@ def _contractor_or_admin_reads(session: Session, actor: Actor, session_id: str) 
 
 # `kyc:<session id>` ledger subjects: the contractor and admins read them.
 register_subject_type("kyc", _contractor_or_admin_reads)
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Verification sessions by status, for the admin dashboard's chart."""
+    return repository.count_by_status(session)

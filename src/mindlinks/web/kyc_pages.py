@@ -16,7 +16,6 @@ from typing import Annotated, BinaryIO, Final
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request, Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -28,7 +27,6 @@ from mindlinks.kyc import repository as kyc_repository
 from mindlinks.kyc import service as kyc
 from mindlinks.kyc.capture import FIELD_OF_SIDE, open_capture_session
 from mindlinks.kyc.errors import KycSessionInProgress, KycSessionNotOpen
-from mindlinks.kyc.models import KycSession
 from mindlinks.kyc.providers import kyc_provider_for, sandbox_provider_for
 from mindlinks.kyc.sealing import keyring_for
 from mindlinks.platform.blobs import blob_store_for
@@ -160,11 +158,7 @@ def kyc_card(session: Session, actor: Actor) -> KycCard:
 
 
 def status_counts(session: Session) -> dict[str, int]:
-    """Verification sessions by stored status, for the admin dashboard's chart."""
-    rows = session.execute(
-        select(KycSession.status, func.count()).group_by(KycSession.status)
-    ).all()
-    return {str(status): int(count) for status, count in rows}
+    return kyc.status_counts(session)
 
 
 def status_chart(counts: Mapping[str, int]) -> BarChart:
