@@ -4,9 +4,17 @@ Every figure comes with a baseline measured in the same run on the same database
 so the ratio is the number that travels across machines:
 
 - appends (`append_entries`, one committed transaction per append or per batch of
-  100) against plain INSERTs of rows of the same size (same entry byte length, the
-  same columns) into an unindexed table without a primary key, committed the same
-  way, on PostgreSQL and on SQLite;
+  100; durable: `synchronous_commit` on for PostgreSQL, and on PostgreSQL a
+  transaction's commit returns only once its entries are integrated, i.e. have
+  their seq) against plain INSERTs of rows of the same size (same entry byte
+  length, the same columns) into an unindexed table without a primary key,
+  committed the same way by the same number of writers, on PostgreSQL and on
+  SQLite. Single appends on PostgreSQL run with 1, 4 and 8 concurrent writers
+  (threads of one process, like the app's request threads; BENCH_PG_WRITERS),
+  whose commits group; SQLite, one writer at a time by design, with one. Each
+  measurement alternates two halves of ledger and plain work, so drift on a
+  shared machine hits both. Integration lag is the time from a caller's commit to
+  its entries having their seq (PostgreSQL's after-commit integration);
 - inclusion and consistency proofs read from the database with a session, on a
   ledger of BENCH_LEDGER_SIZE entries (default 10^6) built with large batches;
 - `verify_ledger` over that ledger against a bare `hashlib.sha256` loop over the
@@ -27,6 +35,7 @@ import platform
 import random
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,7 +47,16 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table as RichTable
-from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, create_engine
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,7 +71,7 @@ from mindlinks.platform.clock import now
 ADMIN_URL = os.environ.get(
     "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-BENCH_DB = "mindlinks_bench_ledger"
+BENCH_DB = os.environ.get("BENCH_PG_DB", "mindlinks_bench_ledger")
 LEDGER_SIZE = int(os.environ.get("BENCH_LEDGER_SIZE", "1000000"))
 RESULTS = Path(__file__).parent / "results"
 console = Console()
@@ -130,6 +148,25 @@ PLAIN = Table(
     Column("leaf_hash", LargeBinary),
     Column("prev_hash", LargeBinary),
 )
+INDEXED = Table(
+    "bench_indexed",
+    MetaData(),
+    *(Column(c.name, c.type) for c in PLAIN.columns),
+)
+# A diagnostic, not the baseline: the same rows into a table with ledger_entries'
+# primary key and indexes, to show how much of the gap is index maintenance that
+# the ledger's schema needs (listing by subject and by kind).
+INDEXED_DDL = [
+    "CREATE TABLE bench_indexed (seq {seq} PRIMARY KEY, kind varchar(64), subject varchar(200),"
+    " actor varchar(200), recorded_at {time}, entry_bytes {blob}, leaf_hash {blob},"
+    " prev_hash {blob})",
+    "CREATE INDEX bench_indexed_subject ON bench_indexed (subject, seq)",
+    "CREATE INDEX bench_indexed_kind ON bench_indexed (kind, seq)",
+]
+INDEXED_TYPES = {
+    "postgresql": {"seq": "bigint", "time": "timestamptz", "blob": "bytea"},
+    "sqlite": {"seq": "INTEGER", "time": "DATETIME", "blob": "BLOB"},
+}
 PLAIN_DDL = {
     "postgresql": "CREATE TABLE bench_plain (seq bigint, kind varchar(64), subject varchar(200),"
     " actor varchar(200), recorded_at timestamptz, entry_bytes bytea, leaf_hash bytea,"
@@ -165,25 +202,29 @@ def plain_rows(items: list[NewEntry], seed: int) -> list[dict[str, Any]]:
 
 # -- append throughput ----------------------------------------------------------------
 
+PG_WRITERS = tuple(int(w) for w in os.environ.get("BENCH_PG_WRITERS", "1,4,8").split(","))
+COMMITTED_AT = "bench.committed_at"
+
 
 @dataclass
 class AppendResult:
     database: str
     mode: str  # "single" or "batch of 100"
+    writers: int
     n: int
     ledger_per_s: float
     plain_per_s: float
     mean_entry_bytes: float
+    # From the caller's commit to its entries having a seq (PostgreSQL: the
+    # after-commit integration; SQLite integrates inside the transaction: 0).
+    lag_p50_ms: float
+    lag_p99_ms: float
+    # Diagnostic (batches only): plain rows into a table indexed like ledger_entries.
+    indexed_per_s: float | None = None
     ratio: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.ratio = self.ledger_per_s / self.plain_per_s if self.plain_per_s else 0.0
-
-
-def _rate(n: int, work: Callable[[], None]) -> float:
-    started = time.perf_counter()
-    work()
-    return n / (time.perf_counter() - started)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -191,50 +232,133 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
-def measure_appends(engine: Engine, database: str, n: int, batch: int) -> AppendResult:
-    """`n` entries appended in committed transactions of `batch` entries, then `n` plain
-    rows of the same sizes inserted the same way, into the same database."""
+def _stamp_commit(session: Session) -> None:
+    # Runs before the ledger's own after-commit listener (inserted first): the
+    # moment the caller's data is committed, before its integration starts.
+    if not session.in_nested_transaction():
+        session.info[COMMITTED_AT] = time.perf_counter()
+
+
+def _run_writers(writers: int, work: list[list[Any]], run: Callable[[list[Any]], None]) -> float:
+    """Each of `writers` threads runs its share of the chunks, one transaction each;
+    answers the wall-clock seconds from the common start to the last commit."""
+    start = threading.Barrier(writers + 1)
+    errors: list[BaseException] = []
+
+    def writer(share: list[list[Any]]) -> None:
+        start.wait()
+        try:
+            for chunk in share:
+                run(chunk)
+        except BaseException as exc:  # reported after the run
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(work[w::writers],)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    start.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+def measure_appends(
+    engine: Engine, database: str, n: int, batch: int, writers: int = 1
+) -> AppendResult:
+    """`n` entries appended by `writers` concurrent writers in committed transactions
+    of `batch` entries, then `n` plain rows of the same sizes inserted the same way
+    (same writers, same transactions) into the same database, in two alternating
+    halves so that drift on a shared machine hits both alike."""
     factory = make_session_factory(engine)
+    indexed = batch > 1
     with transaction(factory) as session:
+        for table in (PLAIN, INDEXED):
+            session.connection().exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
         session.connection().exec_driver_sql(PLAIN_DDL[database])
-    items = entries(n, seed=batch)
+        if indexed:
+            for ddl in INDEXED_DDL:
+                session.connection().exec_driver_sql(ddl.format(**INDEXED_TYPES[database]))
+    items = entries(n, seed=batch * 100 + writers)
     rows = plain_rows(items, seed=batch)
     insert = PLAIN.insert()
+    insert_indexed = INDEXED.insert()
+    lags: list[float] = []
 
-    def ledger() -> None:
-        for chunk in _chunks(items, batch):
-            with transaction(factory) as s:
-                append_entries(s, chunk)
+    def ledger(chunk: list[NewEntry]) -> None:
+        session = factory()
+        try:
+            append_entries(session, chunk)
+            session.commit()  # PostgreSQL: the entries have their seq when this returns
+            lags.append(time.perf_counter() - session.info.pop(COMMITTED_AT))
+        finally:
+            session.close()
 
-    def plain() -> None:
-        for chunk in _chunks(rows, batch):
-            with transaction(factory) as s:
-                s.connection().execute(insert, chunk)
+    def plain(chunk: list[dict[str, Any]]) -> None:
+        with transaction(factory) as s:
+            s.connection().execute(insert, chunk)
 
+    def plain_indexed(chunk: list[dict[str, Any]]) -> None:
+        with transaction(factory) as s:
+            s.connection().execute(insert_indexed, chunk)
+
+    with factory() as session:
+        ledger_before = repository.head_size(session)
     # warm up both paths (connection pool, statement caches) outside the timing
     with transaction(factory) as s:
         append_entries(s, entries(10, seed=0))
         s.connection().execute(insert, rows[:10])
-    ledger_rate = _rate(n, ledger)
-    plain_rate = _rate(n, plain)
+    ledger_chunks, plain_chunks = list(_chunks(items, batch)), list(_chunks(rows, batch))
+    half = len(ledger_chunks) // 2
+    ledger_seconds = plain_seconds = indexed_seconds = 0.0
+    for part in (slice(0, half), slice(half, None)):
+        ledger_seconds += _run_writers(writers, ledger_chunks[part], ledger)
+        plain_seconds += _run_writers(writers, plain_chunks[part], plain)
+        if indexed:
+            indexed_seconds += _run_writers(writers, plain_chunks[part], plain_indexed)
+    with factory() as session:
+        # every append has its seq (the warm-up's 10 included)
+        assert repository.head_size(session) == n + 10 + ledger_before
     mean_bytes = statistics.fmean(len(r["entry_bytes"]) for r in rows)
     mode = "single" if batch == 1 else f"batch of {batch}"
-    return AppendResult(database, mode, n, ledger_rate, plain_rate, mean_bytes)
+    lag_ms = [lag * 1000 for lag in lags] if database == "postgresql" else [0.0]
+    return AppendResult(
+        database,
+        mode,
+        writers,
+        n,
+        n / ledger_seconds,
+        n / plain_seconds,
+        mean_bytes,
+        round(_percentile(lag_ms, 0.50), 3),
+        round(_percentile(lag_ms, 0.99), 3),
+        n / indexed_seconds if indexed else None,
+    )
 
 
 def append_benchmarks() -> list[AppendResult]:
     plan = [
-        ("postgresql", int(os.environ.get("BENCH_PG_SINGLE", "3000")), 1),
-        ("postgresql", int(os.environ.get("BENCH_PG_BATCHED", "50000")), 100),
-        ("sqlite", int(os.environ.get("BENCH_SQLITE_SINGLE", "20000")), 1),
-        ("sqlite", int(os.environ.get("BENCH_SQLITE_BATCHED", "50000")), 100),
+        *(("postgresql", int(os.environ.get("BENCH_PG_SINGLE", "6000")), 1, w) for w in PG_WRITERS),
+        ("postgresql", int(os.environ.get("BENCH_PG_BATCHED", "50000")), 100, 1),
+        ("sqlite", int(os.environ.get("BENCH_SQLITE_SINGLE", "20000")), 1, 1),
+        ("sqlite", int(os.environ.get("BENCH_SQLITE_BATCHED", "50000")), 100, 1),
     ]
+    event.listen(Session, "after_commit", _stamp_commit, insert=True)
     results = []
-    for database, n, batch in plan:
-        opener = postgres_database if database == "postgresql" else sqlite_database
-        with opener() as engine:
-            console.print(f"appending {n} entries to {database}, {batch} per transaction …")
-            results.append(measure_appends(engine, database, n, batch))
+    try:
+        for database, n, batch, writers in plan:
+            opener = postgres_database if database == "postgresql" else sqlite_database
+            with opener() as engine:
+                console.print(
+                    f"appending {n} entries to {database}, {batch} per transaction, "
+                    f"{writers} writer(s) …"
+                )
+                results.append(measure_appends(engine, database, n, batch, writers))
+    finally:
+        event.remove(Session, "after_commit", _stamp_commit)
     return results
 
 
@@ -389,19 +513,24 @@ def big_ledger_benchmark(size: int = LEDGER_SIZE, batch: int = 5000) -> BigLedge
 
 def print_tables(appends: list[AppendResult], big: BigLedgerResult) -> None:
     table = RichTable(title="Ledger appends vs plain INSERTs (same run, same database)")
-    for name in ("database", "mode", "n", "entry bytes", "ledger/s", "plain/s", "ratio"):
+    columns = ("database", "mode", "writers", "n", "entry bytes", "ledger/s", "plain/s")
+    for name in (*columns, "ratio", "lag p50 ms", "lag p99 ms", "indexed plain/s"):
         table.add_column(name, justify="left" if name in ("database", "mode") else "right")
     for r in appends:
         table.add_row(
             r.database,
             r.mode,
+            str(r.writers),
             str(r.n),
             f"{r.mean_entry_bytes:.0f}",
             f"{r.ledger_per_s:,.0f}",
             f"{r.plain_per_s:,.0f}",
             f"{r.ratio:.2f}",
+            f"{r.lag_p50_ms}",
+            f"{r.lag_p99_ms}",
+            "" if r.indexed_per_s is None else f"{r.indexed_per_s:,.0f}",
         )
-    console.print(table)
+    console.print(table, width=150)
     console.print(
         f"built a {big.size:,}-entry PostgreSQL ledger in {big.build_seconds:.1f} s "
         f"({big.build_per_s:,.0f} entries/s, {big.batch} per transaction)"

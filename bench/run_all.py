@@ -7,7 +7,7 @@ import platform
 import time
 from pathlib import Path
 
-from bench import ledger, me_rps
+from bench import kyc, ledger, ledger_verify, me_rps
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -34,10 +34,22 @@ def run_ledger() -> None:
     ledger.main()
 
 
+def run_kyc() -> None:
+    # prints its tables and writes bench/results/kyc.json itself
+    kyc.main()
+
+
+def run_ledger_verify() -> None:
+    # prints its table and writes bench/results/ledger_verify.json itself
+    ledger_verify.main()
+
+
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     run_me_rps()
     run_ledger()
+    run_ledger_verify()
+    run_kyc()
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from mindlinks.ledger.models import LedgerCheckpoint
-from mindlinks.ledger.service import NewEntry, append_entries
+from mindlinks.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerSequenced
+from mindlinks.ledger.service import Appended, NewEntry, append_entries, seq_of
 
 
 def dialect(session: Session) -> str:
@@ -23,11 +23,37 @@ def items(n: int, *, subject: str = "contract:TEST", kind: str = "test.appended"
     ]
 
 
-def append_n(session: Session, n: int, **kwargs: str) -> list:
-    out = []
+def rows_of(session: Session, appended: list[Appended]) -> list[LedgerEntry]:
+    """The `ledger_entries` rows of these appends, in their order (integrating the
+    session's queued entries first, on PostgreSQL)."""
+    if any(a.seq is None for a in appended):
+        seq_of(session, appended[0].pending_id)  # integrates what the session queued
+        numbered = {
+            pid: seq
+            for pid, seq in session.execute(
+                select(LedgerSequenced.pending_id, LedgerSequenced.seq).where(
+                    LedgerSequenced.pending_id.in_([a.pending_id for a in appended])
+                )
+            )
+        }
+        seqs = [numbered[a.pending_id] for a in appended]
+    else:
+        seqs = [a.seq for a in appended if a.seq is not None]
+    found = {
+        row.seq: row
+        for row in session.scalars(
+            select(LedgerEntry).where(LedgerEntry.seq.between(min(seqs), max(seqs)))
+        )
+    }
+    return [found[seq] for seq in seqs]
+
+
+def append_n(session: Session, n: int, **kwargs: str) -> list[LedgerEntry]:
+    """Append n entries in batches of up to 500 and answer their rows."""
+    out: list[Appended] = []
     for start in range(0, n, 500):
         out += append_entries(session, items(min(500, n - start), start=start, **kwargs))
-    return out
+    return rows_of(session, out) if out else []
 
 
 def lift_guard(session: Session, table: str, event: str) -> None:

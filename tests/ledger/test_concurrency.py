@@ -2,9 +2,11 @@
 
 8 writers x 500 appends against the real PostgreSQL (when the test database is
 PostgreSQL; a smaller run on SQLite otherwise), each append its own committed
-transaction, half of the writers appending in batches. The ledger refuses DELETE,
-so the run uses a scratch database (PostgreSQL: created next to the test database
-and dropped afterwards; SQLite: a temporary file), migrated like any other. An
+transaction, half of the writers appending in batches. On PostgreSQL the appends
+only queue their entries, without the ledger lock, and every commit's
+integration races the others' for the lock. The ledger refuses DELETE, so the run
+uses a scratch database (PostgreSQL: created next to the test database and
+dropped afterwards; SQLite: a temporary file), migrated like any other. An
 unreachable PostgreSQL fails this test; it is never skipped.
 """
 
@@ -14,15 +16,15 @@ import json
 import threading
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from mindlinks.db import make_session_factory, transaction
-from mindlinks.ledger import repository, service
+from mindlinks.db import make_engine, make_session_factory, transaction
+from mindlinks.ledger import repository, sequencer, store
 from mindlinks.ledger.integrity import verify_ledger
-from mindlinks.ledger.models import LedgerEntry
-from mindlinks.ledger.service import NewEntry, append_entries, append_entry
+from mindlinks.ledger.models import LedgerEntry, LedgerPending, LedgerSequenced
+from mindlinks.ledger.service import NewEntry, append_entries, append_entry, seq_of
 from tests.ledger import reference as ref
 
 BATCH = 10
@@ -34,6 +36,8 @@ def test_concurrent_writers_build_one_gapless_valid_tree(scratch_engine: Engine)
     factory = make_session_factory(scratch_engine)
     start = threading.Barrier(writers)
     errors: list[BaseException] = []
+    late: list[int] = []  # pending ids without a seq once their append returned
+    appended: list[int] = []
 
     def write(w: int) -> None:
         try:
@@ -41,9 +45,12 @@ def test_concurrent_writers_build_one_gapless_valid_tree(scratch_engine: Engine)
             if w % 2 == 0:  # one transaction per append
                 for i in range(per_writer):
                     with transaction(factory) as session:
-                        append_entry(
-                            session, "test.concurrent", f"writer:{w}", f"user:w{w}", {"i": i}
-                        )
+                        done = [
+                            append_entry(
+                                session, "test.concurrent", f"writer:{w}", f"user:w{w}", {"i": i}
+                            )
+                        ]
+                    check(done)
             else:  # batches, one transaction each
                 for b in range(0, per_writer, BATCH):
                     batch = [
@@ -51,9 +58,19 @@ def test_concurrent_writers_build_one_gapless_valid_tree(scratch_engine: Engine)
                         for i in range(b, b + BATCH)
                     ]
                     with transaction(factory) as session:
-                        append_entries(session, batch)
+                        done = append_entries(session, batch)
+                    check(done)
         except BaseException as exc:
             errors.append(exc)
+
+    def check(done: list) -> None:
+        # After the commit returns, every entry has its seq (integrated by this
+        # commit's hook or by a racing one).
+        with factory() as session:
+            for entry in done:
+                appended.append(entry.pending_id)
+                if seq_of(session, entry.pending_id) is None:
+                    late.append(entry.pending_id)
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
     for t in threads:
@@ -62,9 +79,17 @@ def test_concurrent_writers_build_one_gapless_valid_tree(scratch_engine: Engine)
         t.join(timeout=240)
     assert not any(t.is_alive() for t in threads)
     assert errors == []
+    assert late == []
 
     total = writers * per_writer
     with factory() as session:
+        assert session.scalar(select(func.count()).select_from(LedgerPending)) == 0
+        numbered = {
+            pid: seq
+            for pid, seq in session.execute(select(LedgerSequenced.pending_id, LedgerSequenced.seq))
+        }
+        assert sorted(numbered) == sorted(appended)  # every append numbered once
+        assert sorted(numbered.values()) == list(range(total))
         report = verify_ledger(session)
         assert (report.ok, report.reason) == (True, None)
         assert report.entries_checked == total
@@ -90,33 +115,62 @@ def test_concurrent_writers_build_one_gapless_valid_tree(scratch_engine: Engine)
 
 
 def test_without_the_lock_a_stale_head_is_an_error_never_a_fork(scratch_engine, monkeypatch):
-    """The seq primary key is the backstop: racing writers that skip the lock get
-    IntegrityErrors (PostgreSQL; SQLite's BEGIN IMMEDIATE still queues them), and
-    whatever committed is one valid tree."""
-    monkeypatch.setattr(service, "_lock_appends", lambda session: None)
+    """The seq and pending-id primary keys are the backstop: racing integrations
+    that skip the lock fail (PostgreSQL; SQLite's BEGIN IMMEDIATE still queues
+    them), a queued entry is never integrated twice, and whatever committed is one
+    valid tree. The periodic safety net (or the next integration) then takes what
+    the failed ones left queued."""
+    monkeypatch.setattr(store, "lock", lambda db, timeout=None: None)  # SQLite's path
+    # PostgreSQL's integrations take the lock in their first round trip: make it
+    # a statement that takes nothing.
+    monkeypatch.setattr(store, "_PG_LOCK", "SELECT (%s)::bigint")
+    monkeypatch.setattr(
+        store, "_PG_LOCK_WITH_TIMEOUT", "SELECT set_config('lock_timeout', %s, true), %s::bigint"
+    )
     factory = make_session_factory(scratch_engine)
     writers, per_writer = 4, 60
     start = threading.Barrier(writers)
     committed = [0] * writers
     conflicts = [0] * writers
+    url = scratch_engine.url.render_as_string(hide_password=False)
 
     def write(w: int) -> None:
+        # An engine each, as separate processes would have: the threads of one
+        # engine combine their integrations, which would hide the race.
+        engine = make_engine(url)
+        own = make_session_factory(engine)
         start.wait()
         for i in range(per_writer):
             try:
-                with transaction(factory) as session:
+                with transaction(own) as session:
                     append_entry(session, "test.racing", f"writer:{w}", "system", {"i": i})
                 committed[w] += 1
             except IntegrityError:
                 conflicts[w] += 1
+        engine.dispose()
 
+    failures: list[str] = []
+    monkeypatch.setattr(
+        sequencer.log, "exception", lambda event, **kw: failures.append(event), raising=False
+    )
     threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
+    monkeypatch.undo()
+    with transaction(factory) as session:  # the safety net, with the lock
+        sequencer.integrate_pending(session, limit=10_000)
     with factory() as session:
         report = verify_ledger(session)
         assert report.ok, report.reason
+        assert session.scalar(select(func.count()).select_from(LedgerPending)) == 0
         assert report.entries_checked == sum(committed)
+        numbered = list(session.scalars(select(LedgerSequenced.seq)))
+        assert sorted(numbered) == list(range(sum(committed)))
     assert sum(committed) + sum(conflicts) == writers * per_writer
+    if scratch_engine.dialect.name == "postgresql":
+        # Appends queue without any lock: they all commit; the integrations race,
+        # and those that lose fail loudly (logged) instead of forking.
+        assert sum(conflicts) == 0
+        assert set(failures) <= {"ledger_integration_failed"}

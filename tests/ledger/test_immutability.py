@@ -287,6 +287,10 @@ def test_the_migration_downgrades_and_upgrades_cleanly(scratch_engine):
     from mindlinks.migrations.runner import downgrade, upgrade
 
     per_table = 3  # no_update, no_delete and no_truncate / no_replace
+    queue_tables = {"ledger_pending", "ledger_sequenced"}  # 0006_ledger_pending
+    assert len(trigger_names(scratch_engine)) == 5 * per_table
+    downgrade(scratch_engine, "0005_ledger")
+    assert not queue_tables & set(inspect(scratch_engine).get_table_names())
     assert len(trigger_names(scratch_engine)) == 3 * per_table
     downgrade(scratch_engine, "0004_merge")
     assert not {"ledger_entries", "ledger_nodes", "ledger_checkpoints"} & set(
@@ -294,4 +298,4 @@ def test_the_migration_downgrades_and_upgrades_cleanly(scratch_engine):
     )
     assert trigger_names(scratch_engine) == set()
     upgrade(scratch_engine)
-    assert len(trigger_names(scratch_engine)) == 3 * per_table
+    assert len(trigger_names(scratch_engine)) == 5 * per_table

@@ -261,6 +261,24 @@ def test_appending_completes_exactly_the_subtrees_of_the_full_tree(size, count):
     assert len(needed) <= size.bit_length()
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, MAX_SIZE - 1), st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_the_grown_frontier_is_the_root_decomposition_of_the_grown_tree(size, counts):
+    """The sequencer caches the frontier across integrations: growing it step by
+    step must give the full tree's decomposition and completed subtrees each time."""
+    frontier = merkle.frontier_of(size, table_fetch)
+    for count in counts:
+        count = min(count, MAX_SIZE - size)
+        if count == 0:
+            break
+        new_leaves = LEAVES[size : size + count]
+        created, frontier = merkle.extend_frontier(size, frontier, new_leaves)
+        needed = {node: TABLE[node] for node in merkle.frontier_needed(size, count)}
+        assert created == merkle.extend(size, needed, new_leaves)
+        size += count
+        assert frontier == merkle.frontier_of(size, table_fetch)
+
+
 def test_extend_reports_a_missing_frontier_node():
     with pytest.raises(LookupError, match="frontier node"):
         merkle.extend(3, {}, [LEAVES[3]])

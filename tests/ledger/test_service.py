@@ -1,7 +1,9 @@
 """Appending entries: the exact bytes, the chain, the tree nodes, refusals, stale heads.
 
 Tests run inside the rolled-back `session` and never assume an empty ledger: they
-work relative to the head at their start.
+work relative to the head at their start. On PostgreSQL an append only queues its
+entry; `rows_of` (through `seq_of`) integrates the session's queued entries and
+reads the rows written for them.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from mindlinks.ledger import canonical, integrity, merkle, repository, service
+from mindlinks.ledger import canonical, integrity, merkle, repository, sequencer, service, store
 from mindlinks.ledger.errors import LedgerEntryInvalid, LedgerPayloadNotCanonical
 from mindlinks.ledger.models import LedgerEntry, LedgerNode
 from mindlinks.ledger.service import NewEntry, append_entries, append_entry
 from mindlinks.platform.clock import set_clock
 from tests.ledger import reference as ref
-from tests.ledger.db_helpers import append_n, items
+from tests.ledger.db_helpers import append_n, dialect, items, rows_of
 
 MOMENT = datetime(2026, 11, 29, 10, 30, 0, 5, tzinfo=UTC)
 
@@ -44,7 +46,14 @@ def all_leaves(session) -> list[bytes]:
 def test_an_entry_is_the_canonical_json_of_its_fields(session, fixed_clock):
     head = repository.head_size(session)
     payload = {"contract_id": "01JABC", "amount_minor": 12500, "ok": True, "note": None}
-    entry = append_entry(session, "contract.signed", "contract:01JABC", "user:01JU", payload)
+    appended = append_entry(session, "contract.signed", "contract:01JABC", "user:01JU", payload)
+    assert (appended.kind, appended.subject, appended.actor) == (
+        "contract.signed",
+        "contract:01JABC",
+        "user:01JU",
+    )
+    assert (appended.payload, appended.recorded_at) == (payload, MOMENT)
+    [entry] = rows_of(session, [appended])
 
     assert entry.seq == head
     decoded = json.loads(entry.entry_bytes)
@@ -102,12 +111,12 @@ def test_appends_store_every_complete_subtree(session):
 
 def test_a_batch_and_single_appends_build_the_same_tree(session):
     head = repository.head_size(session)
-    entries = append_entries(session, items(20, start=0))
-    entries += [
+    appended = append_entries(session, items(20, start=0))
+    appended += [
         append_entry(session, "test.appended", "contract:TEST", "system", {"i": i})
         for i in range(11)
     ]
-    assert [e.seq for e in entries] == list(range(head, head + 31))
+    assert [e.seq for e in rows_of(session, appended)] == list(range(head, head + 31))
     assert integrity.verify_ledger(session).ok
 
 
@@ -144,8 +153,9 @@ def test_payloads_without_one_canonical_form_are_refused(session, payload, messa
 
 def test_the_largest_safe_integers_are_fine(session):
     limit = 2**53 - 1
-    entry = append_entry(
-        session, "test.appended", "contract:T", "system", {"a": limit, "b": -limit}
+    [entry] = rows_of(
+        session,
+        [append_entry(session, "test.appended", "contract:T", "system", {"a": limit, "b": -limit})],
     )
     assert json.loads(entry.entry_bytes)["payload"] == {"a": limit, "b": -limit}
 
@@ -184,8 +194,13 @@ def test_an_entry_over_the_size_limit_is_refused(session):
 
 
 def test_non_ascii_payloads_are_stored_as_utf8(session):
-    entry = append_entry(
-        session, "test.appended", "contract:T", "system", {"name": "Zoë 😀", "é": 1}
+    [entry] = rows_of(
+        session,
+        [
+            append_entry(
+                session, "test.appended", "contract:T", "system", {"name": "Zoë 😀", "é": 1}
+            )
+        ],
     )
     assert "Zoë 😀".encode() in entry.entry_bytes
     assert canonical.parse_canonical(entry.entry_bytes)["payload"] == {"name": "Zoë 😀", "é": 1}
@@ -194,18 +209,28 @@ def test_non_ascii_payloads_are_stored_as_utf8(session):
 def test_a_stale_head_fails_loudly_and_never_forks(session, monkeypatch):
     append_n(session, 3)
     head = repository.head_size(session)
-    real_read_head = service._read_head
 
-    def stale(connection):
-        size, _ = real_read_head(connection)
-        before_last = connection.execute(
+    def stale(size):
+        before_last = session.execute(
             select(LedgerEntry.leaf_hash).where(LedgerEntry.seq == size - 2)
         ).scalar_one()
-        return size - 1, before_last  # what a writer that read before the last commit saw
+        return size - 1, before_last  # what a reader before the last commit saw
 
-    monkeypatch.setattr(service, "_read_head", stale)
+    real_read_head, real_read_queue = store.read_head, store.read_queue
+
+    def stale_head(db):  # SQLite's append
+        size, _, numbered = real_read_head(db)
+        return (*stale(size), numbered)
+
+    def stale_queue(db, limit, lock_timeout=None, **kwargs):  # PostgreSQL's sequencer
+        rows, (size, _, numbered) = real_read_queue(db, limit, lock_timeout, **kwargs)
+        return rows, (*stale(size), numbered)
+
+    monkeypatch.setattr(store, "read_head", stale_head)
+    monkeypatch.setattr(store, "read_queue", stale_queue)
     with pytest.raises(IntegrityError), session.begin_nested():
-        append_entry(session, "test.appended", "contract:T", "system", {"stale": True})
+        # integrated at once on SQLite, by rows_of's seq_of on PostgreSQL
+        rows_of(session, [append_entry(session, "test.appended", "contract:T", "system", {})])
     monkeypatch.undo()
     session.expire_all()
     assert repository.head_size(session) == head
@@ -220,50 +245,108 @@ def test_a_stale_head_fails_loudly_and_never_forks(session, monkeypatch):
 
 FORBIDDEN = [
     r"\b(update|delete)\(",  # sqlalchemy.update / delete, session.delete
-    r"[\'\"]\s*(UPDATE|DELETE|TRUNCATE)\b",  # raw SQL
+    r"[\'\"]\s*(UPDATE|TRUNCATE)\b",  # raw SQL
     r"import\s.*\b(update|delete)\b",
 ]
 
 
-def test_the_ledger_modules_have_no_update_or_delete():
-    for module in (service, repository, integrity, canonical, merkle):
+def test_the_ledger_modules_have_no_update_and_delete_only_integrated_queued_rows():
+    deletes = []
+    for module in (service, repository, integrity, canonical, merkle, store, sequencer):
         source = inspect.getsource(module)
         for pattern in FORBIDDEN:
             assert not re.search(pattern, source), (module.__name__, pattern)
+        deletes += re.findall(r"[\'\"]\s*DELETE\b[^\'\"]*", source)
+    assert deletes  # the sequencer's, in each dialect
+    assert all(d.lstrip("'\" ").startswith("DELETE FROM ledger_pending WHERE id") for d in deletes)
 
 
-def test_the_advisory_lock_is_taken_before_the_head_is_read(session, monkeypatch):
-    calls = []
-    monkeypatch.setattr(service, "_lock_appends", lambda s: calls.append("lock"))
-    real = service._read_head
-    monkeypatch.setattr(service, "_read_head", lambda s: calls.append("head") or real(s))
-    append_entries(session, [NewEntry("test.appended", "contract:T", "system", {})])
-    assert calls == ["lock", "head"]
+class Recorder:
+    """The driver connection, noting every statement sent through it."""
+
+    def __init__(self, raw, sent: list[str]) -> None:
+        self._raw, self._sent = raw, sent
+
+    def execute(self, sql, *args, **kwargs):
+        self._sent.append(sql)
+        return self._raw.execute(sql, *args, **kwargs)
+
+    def executemany(self, sql, *args, **kwargs):
+        self._sent.append(sql)
+        return self._raw.executemany(sql, *args, **kwargs)
+
+    def copy(self, sql, *args, **kwargs):
+        self._sent.append(sql)
+        return self._raw.copy(sql, *args, **kwargs)
+
+    def cursor(self, *args, **kwargs):
+        return Recorder(self._raw.cursor(*args, **kwargs), self._sent)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._raw.__exit__(*exc)
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
 
 
-def test_postgres_appends_hold_the_transaction_advisory_lock(session):
-    if session.get_bind().dialect.name != "postgresql":
+def test_the_lock_is_taken_before_the_queue_and_the_head_are_read(session, monkeypatch):
+    sent: list[str] = []
+    real_on = store.on
+
+    def recording(connection):
+        db = real_on(connection)
+        return store.Db(Recorder(db.raw, sent), db.dialect, db.engine)
+
+    monkeypatch.setattr(store, "on", recording)
+    appended = append_entries(session, [NewEntry("test.appended", "contract:T", "system", {})])
+    rows_of(session, appended)
+    monkeypatch.undo()
+
+    def first(fragment: str) -> int:
+        return next(i for i, sql in enumerate(sent) if fragment in sql)
+
+    head = first("FROM ledger_entries ORDER BY seq DESC LIMIT 1")
+    if dialect(session) == "postgresql":  # SQLite took its write lock with BEGIN IMMEDIATE
+        assert first("pg_advisory_xact_lock") < first("FROM ledger_pending ORDER BY id") <= head
+    assert head < first("INSERT INTO ledger_entries")
+
+
+def test_postgres_appends_queue_without_the_lock_and_integration_holds_it(session):
+    if dialect(session) != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's; SQLite serializes with BEGIN IMMEDIATE")
-    append_entry(session, "test.appended", "contract:T", "system", {})
-    held = session.execute(
-        text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-            "AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo"
-        ),
-        {"hi": service.LOCK_KEY >> 32, "lo": service.LOCK_KEY & 0xFFFFFFFF},
-    ).scalar()
-    assert held == 1
+
+    def held() -> int:
+        return session.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo"
+            ),
+            {"hi": service.LOCK_KEY >> 32, "lo": service.LOCK_KEY & 0xFFFFFFFF},
+        ).scalar()
+
+    appended = append_entry(session, "test.appended", "contract:T", "system", {})
+    assert appended.seq is None
+    assert held() == 0
+    assert service.seq_of(session, appended.pending_id) is not None
+    assert held() == 1  # until this transaction ends
 
 
 def test_an_append_rolled_back_with_its_savepoint_can_be_redone(session):
     head = repository.head_size(session)
     savepoint = session.begin_nested()
-    append_entry(session, "test.appended", "contract:T", "system", {"try": 1})
+    first = append_entry(session, "test.appended", "contract:T", "system", {"try": 1})
+    assert rows_of(session, [first])[0].seq == head
     savepoint.rollback()
     assert repository.head_size(session) == head
+    assert service.seq_of(session, first.pending_id) is None
     again = append_entry(session, "test.appended", "contract:T", "system", {"try": 2})
-    assert again.seq == head
-    assert repository.get_entry(session, head) is again
+    [row] = rows_of(session, [again])
+    assert row.seq == head
+    assert repository.get_entry(session, head) is row
+    assert json.loads(row.entry_bytes)["payload"] == {"try": 2}
     assert integrity.verify_ledger(session).ok
 
 
@@ -287,7 +370,68 @@ json_values = st.recursive(
 def test_the_fast_json_paths_agree_with_rfc8785(payload):
     expected = rfc8785.dumps(payload)
     assert canonical.encode_entry(payload) == expected
+    assert canonical.encode_payload(payload) == expected
     assert canonical.parse_canonical(expected) == payload
+
+
+ascii_keyed_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text(st.characters(codec="utf-8"), max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(st.characters(codec="ascii"), max_size=6), children, max_size=4)
+    ),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.dictionaries(st.text(st.characters(codec="ascii"), max_size=8), ascii_keyed_values),
+)
+def test_the_c_encoder_gives_rfc8785_bytes_for_ascii_keyed_payloads(payload):
+    """The fast path's claim: for str/int/bool/None/list/dict with ASCII keys and
+    safe integers, sorted compact `json` output with ensure_ascii=False is RFC 8785."""
+    assert canonical._plain(payload, 0)
+    fast = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert fast.encode("utf-8") == rfc8785.dumps(payload)
+    assert canonical.encode_payload(payload) == rfc8785.dumps(payload)
+
+
+def test_payloads_off_the_fast_path_still_get_rfc8785_bytes():
+    class Text(str):
+        pass
+
+    for payload in (
+        {"é": 1, "z": 2},  # non-ASCII keys sort by UTF-16 units
+        {"\U0001f600": 1, "\uffff": 2},
+        {"t": Text("x")},
+        {"deep": [[[[1]]]]},
+    ):
+        assert canonical.encode_payload(payload) == rfc8785.dumps(payload)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.from_regex(service._KIND, fullmatch=True).filter(lambda k: len(k) <= 64),
+    subject=st.from_regex(service._SUBJECT, fullmatch=True).filter(lambda k: len(k) <= 200),
+    actor=st.from_regex(service._ACTOR, fullmatch=True).filter(lambda k: len(k) <= 200),
+    payload=st.dictionaries(st.text(max_size=6), json_values, max_size=5),
+    seq=st.integers(0, 2**53 - 1),  # RFC 8785 numbers are doubles
+    prev=st.binary(min_size=32, max_size=32),
+    moment=st.datetimes(timezones=st.just(UTC)),
+)
+def test_an_assembled_entry_is_the_rfc8785_form_of_its_object(
+    kind, subject, actor, payload, seq, prev, moment
+):
+    stamp = canonical.format_recorded_at(moment)
+    head, tail = canonical.entry_parts(kind, subject, actor, canonical.encode_payload(payload))
+    item = NewEntry(kind, subject, actor, payload)
+    expected = rfc8785.dumps(service.entry_object(seq, item, stamp, prev))
+    assert canonical.assemble_entry(head, prev, stamp, seq, tail) == expected
+    assert len(expected) <= len(head) + len(tail) + canonical.ENTRY_OVERHEAD
 
 
 NOT_CANONICAL = [

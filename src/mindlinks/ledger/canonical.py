@@ -4,6 +4,23 @@ Writing: `check_payload` refuses whatever has no single canonical form or no pla
 JSON meaning (floats, NaN, integers beyond ±(2^53-1), tuples, bytes, non-str keys,
 lone surrogates); `encode_entry` serializes the entry object.
 
+Appending: `encode_payload` serializes a payload once, when it is queued, and
+`entry_parts` / `assemble_entry` build the entry around those bytes when it gets
+its seq. An RFC 8785 object is its members sorted by key with each value encoded
+on its own, and the entry's keys sort as actor, kind, payload, prev_hash,
+recorded_at, seq, subject, so the entry is a fixed head (actor, kind, payload),
+the prev_hash and recorded_at text, the seq, and a fixed tail (subject): the
+same bytes `encode_entry` gives for the whole object, without re-encoding the
+payload.
+
+The C `json` encoder (sort_keys, no spaces, ensure_ascii=False) gives exactly the
+RFC 8785 bytes for str, int, bool, None, list and dict values whose object keys
+are ASCII and whose integers are within ±(2^53-1): strings are escaped the same
+way (quote and backslash, the short escapes, the other control characters as a
+lower-case `u00xx` escape, everything else literal), integers print the same, and
+ASCII keys sort the same by code point as by UTF-16 unit. Anything else (non-ASCII
+keys, subclasses of the JSON types) goes through `rfc8785`.
+
 Reading: `parse_canonical` insists that stored bytes are exactly the RFC 8785 form
 of a float-free JSON object with integers within ±(2^53-1). It round-trips through
 the C `json` module, whose output equals RFC 8785's for ASCII text without floats
@@ -51,6 +68,21 @@ _decode = json.JSONDecoder(
 _encode = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
+_json_string = json.encoder.encode_basestring  # ensure_ascii=False's string escaping
+
+
+def _not_plain(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not plain JSON")
+
+
+# The C encoder `_encode` builds for each call, built once: no circular-reference
+# markers (`_plain` bounds the depth first), sorted keys, no spaces, no NaN.
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode_plain = (
+    _make_encoder(None, _not_plain, _json_string, None, ":", ",", True, False, False)
+    if _make_encoder is not None
+    else None
+)
 
 
 def format_recorded_at(moment: datetime) -> str:
@@ -101,6 +133,103 @@ def _check_text(value: str, path: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise LedgerPayloadNotCanonical(f"{path}: not valid Unicode (lone surrogate)") from exc
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Whether the C encoder's output is this value's RFC 8785 form; False sends the
+    value to `check_payload` (which names what is wrong) and `rfc8785`."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    if depth >= MAX_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return False
+            item_kind = type(item)  # scalars inline: most payloads are flat
+            if item_kind is str or item_kind is bool or item is None:
+                continue
+            if item_kind is int:
+                if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                    continue
+                return False
+            if not _plain(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        return all(_plain(item, depth + 1) for item in value)
+    return False
+
+
+def encode_payload(payload: Mapping[str, Any]) -> bytes:
+    """The RFC 8785 bytes of a payload object, refusing what `check_payload` refuses."""
+    if type(payload) is dict and _plain(payload, 0):
+        try:
+            if _encode_plain is not None:
+                return "".join(_encode_plain(payload, 0)).encode("utf-8")
+            return _encode(payload).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: check_payload names it below
+    value = dict(payload)
+    check_payload(value)
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise LedgerPayloadNotCanonical(str(exc)) from exc
+
+
+def json_text(value: str) -> bytes:
+    """The RFC 8785 bytes of one string (see the module's note on the C encoder)."""
+    return _json_string(value).encode("utf-8")
+
+
+def entry_parts(kind: str, subject: str, actor: str, payload: bytes) -> tuple[bytes, bytes]:
+    """The seq-independent head and tail of an entry's bytes (see `assemble_entry`)."""
+    head = b"".join(
+        (
+            b'{"actor":',
+            json_text(actor),
+            b',"kind":',
+            json_text(kind),
+            b',"payload":',
+            payload,
+            b',"prev_hash":"',
+        )
+    )
+    return head, b',"subject":' + json_text(subject) + b"}"
+
+
+ENTRY_OVERHEAD = len(b'","recorded_at":"2026-11-29T10:30:00.000005Z","seq":') + 64 + 16
+"""What `assemble_entry` adds to head + tail at most: prev_hash, recorded_at, a seq
+of up to 16 digits (below 2^53, like every RFC 8785 integer). Appends check
+head + tail + this against MAX_ENTRY_BYTES before queuing, so an entry never fails
+later, at its seq."""
+
+
+def assemble_entry(head: bytes, prev_hash: bytes, recorded_at: str, seq: int, tail: bytes) -> bytes:
+    """The entry's RFC 8785 bytes: equal to `encode_entry(entry object)`."""
+    return b"".join(
+        (
+            head,
+            prev_hash.hex().encode("ascii"),
+            b'","recorded_at":"',
+            recorded_at.encode("ascii"),
+            b'","seq":',
+            str(seq).encode("ascii"),
+            tail,
+        )
+    )
+
+
+def check_entry_size(head: bytes, tail: bytes) -> None:
+    size = len(head) + len(tail) + ENTRY_OVERHEAD
+    if size > MAX_ENTRY_BYTES:
+        raise LedgerEntryInvalid(
+            f"entry would be up to {size} bytes; the limit is {MAX_ENTRY_BYTES}"
+        )
 
 
 def encode_entry(obj: Mapping[str, Any]) -> bytes:

@@ -5,8 +5,9 @@ are a JSON object in RFC 8785 form (no floats); the seq and prev_hash inside the
 chain to the previous entry, and kind, subject, actor and recorded_at agree with
 their columns; SHA-256(0x00 ‖ bytes) equals the stored leaf hash. Then every stored
 complete-subtree node is recomputed from the leaves, every stored checkpoint's root
-(and the size and root written in its note) is recomputed, and neither nodes nor
-checkpoints may reach beyond the last entry (a truncated ledger).
+(and the size and root written in its note, and with `trusted_keys` its signature)
+is recomputed, and neither nodes nor checkpoints may reach beyond the last entry (a
+truncated ledger).
 
 The first bad seq is the smallest seq at which something is wrong: the entry itself,
 or for a node the last leaf it covers (the append that wrote it), or for a
@@ -16,61 +17,64 @@ missing entry).
 `entries_checked` counts the entries that passed: on an entry problem it equals
 the first bad seq.
 
-Speed: entries stream in chunks of 2^12, one primary-key range select of the raw
-columns each (Core, no ORM objects); the bytes are parsed and re-serialized by the
-C `json` module (see `canonical.parse_canonical`); each chunk's nodes of levels
-1..12 are recomputed and compared in bulk, with one query; higher levels and the
-checkpoint roots come from a running stack of chunk roots. Memory stays
-O(chunk + n / 2^12). Re-parsing the JSON is most of the cost (it takes about 15
-times as long as hashing the same bytes).
+How (see `verify_range` and `verify_entries`): the ledger is cut into aligned
+ranges of 2^chunk_level entries. Each range is verified on its own: its entries
+(read in chunks as plain driver tuples, checked by rebuilding each entry from its
+columns and parsing all payloads of a chunk in one call, with the per-entry
+reference check as the fallback that names any problem), its tree up to the range
+root, the stored nodes of that tree, and its part of every checkpoint inside it.
+This process then folds the range roots: the nodes above chunk_level, every
+checkpoint root, the chain between ranges (each range starts from the stored leaf
+hash of the entry before it, which the range before verified). Memory stays
+O(2^chunk_level + n / 2^chunk_level).
+
+Ranges run in worker processes when the ledger is large and this call began the
+snapshot itself (workers cannot see another transaction's uncommitted rows); see
+`verify_ledger` for when. The ranges are taken in order and the run stops after
+the first range with a problem, so the answer does not depend on the workers.
 
 When the session has not begun a transaction, the run reads one snapshot
-(REPEATABLE READ on PostgreSQL, a deferred read transaction on SQLite, which keeps
-the write lock free for appends); otherwise it checks the entries below the head it
-read first and skips the beyond-the-head checks if the ledger grew meanwhile.
+(REPEATABLE READ on PostgreSQL, shared with the workers; a deferred read
+transaction on SQLite, which keeps the write lock free for appends); otherwise it
+checks the entries below the head it read first and skips the beyond-the-head
+checks if the ledger grew meanwhile.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-from collections.abc import Callable
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from mindlinks.ledger import merkle
-from mindlinks.ledger.canonical import (
-    GENESIS_PREV_HASH,
-    NotCanonical,
-    parse_canonical,
-)
-from mindlinks.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from mindlinks.ledger import merkle, verifier
+from mindlinks.ledger.models import LedgerCheckpoint, LedgerNode
 from mindlinks.ledger.repository import head_size
-
-CHUNK_LEVEL = 12
-_E = cast(Table, LedgerEntry.__table__)
-_CHUNK = (
-    select(_E.c.seq, _E.c.kind, _E.c.subject, _E.c.actor, _E.c.recorded_at)
-    .add_columns(_E.c.entry_bytes, _E.c.leaf_hash, _E.c.prev_hash)
-    .where(_E.c.seq >= bindparam("start"), _E.c.seq < bindparam("stop"))
-    .order_by(_E.c.seq)
+from mindlinks.ledger.verify_entries import REQUIRED_FIELDS
+from mindlinks.ledger.verify_range import (
+    RangeResult,
+    open_pool,
+    session_source,
+    verify_range,
 )
 
+log = structlog.get_logger(__name__)
 
-def _rfc3339(moment: datetime) -> str:
-    """`format_recorded_at` for the UTC datetimes the column gives back."""
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+__all__ = ["CHUNK_LEVEL", "REQUIRED_FIELDS", "VerificationReport", "verify_ledger"]
 
-
-REQUIRED_FIELDS = frozenset(
-    {"seq", "kind", "subject", "actor", "recorded_at", "payload", "prev_hash"}
-)
-_sha256 = hashlib.sha256
+CHUNK_LEVEL = 15
+"""Entries per range: 2^15 (31 ranges per 10^6 entries; a range keeps its leaf hashes)."""
+FETCH_ROWS = 1 << 13
+"""Entries per select inside a range."""
+PARALLEL_FROM = 1 << 17
+"""Below this many entries, starting worker processes costs more than it saves."""
 
 
 @dataclass(frozen=True)
@@ -88,115 +92,41 @@ class _Run:
     session: Session
     size: int
     chunk_level: int
-    prev_leaf: bytes = GENESIS_PREV_HASH
+    trusted_keys: Sequence[verifier.TrustedKey] | None
     checked: int = 0
     checkpoints_checked: int = 0
     stack: list[tuple[int, bytes]] = field(default_factory=list)  # complete subtrees ≥ chunk
     upper: dict[merkle.Node, bytes] = field(default_factory=dict)  # computed levels > chunk
     problems: list[tuple[int, str]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        empty = self.session.scalar(select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size == 0))
+        if empty is not None:
+            self.check_checkpoint(0, empty.root_hash, empty.note, merkle.EMPTY_ROOT)
+
+    def fresh(self) -> _Run:
+        """The same run, started over."""
+        return _Run(self.session, self.size, self.chunk_level, self.trusted_keys)
+
     def bad(self, seq: int, reason: str) -> None:
         self.problems.append((seq, reason))
 
-    # -- entries --------------------------------------------------------------------
+    def ranges(self) -> list[tuple[int, int]]:
+        step = 1 << self.chunk_level
+        return [(start, min(start + step, self.size)) for start in range(0, self.size, step)]
 
-    def entries(self, start: int) -> list[bytes]:
-        rows = (
-            self.session.connection()
-            .execute(
-                _CHUNK,
-                {"start": start, "stop": min(start + (1 << self.chunk_level), self.size)},
-            )
-            .all()
-        )
-        leaves: list[bytes] = []
-        expected, prev = start, self.prev_leaf
-        prev_hex = prev.hex()
-        for seq, kind, subject, actor, recorded_at, raw, stored_leaf, stored_prev in rows:
-            if seq != expected:
-                self.bad(expected, f"entry {expected} is missing (the next stored is {seq})")
-                break
-            try:
-                value = parse_canonical(raw)
-            except NotCanonical as exc:
-                self.bad(seq, f"entry {seq}: {exc}")
-                break
-            leaf = _sha256(b"\x00" + raw).digest()
-            if leaf != stored_leaf:
-                self.bad(seq, f"entry {seq}: its bytes do not hash to the stored leaf hash")
-                break
-            if stored_prev != prev:
-                self.bad(seq, f"entry {seq}: prev_hash column is not entry {seq - 1}'s leaf hash")
-                break
-            s = value.get("seq")
-            if not (
-                type(s) is int
-                and s == seq
-                and value.get("prev_hash") == prev_hex
-                and value.get("kind") == kind
-                and value.get("subject") == subject
-                and value.get("actor") == actor
-                and value.get("recorded_at") == _rfc3339(recorded_at)
-                and isinstance(value.get("payload"), dict)
-                and value.keys() >= REQUIRED_FIELDS
-            ):
-                self.bad(seq, f"entry {seq}: " + _field_problem(value, seq, prev_hex))
-                break
-            leaves.append(leaf)
-            prev, prev_hex, expected = leaf, leaf.hex(), expected + 1
-        else:
-            if len(rows) < min(1 << self.chunk_level, self.size - start):
-                self.bad(expected, f"entry {expected} is missing")
-        self.prev_leaf = prev
-        self.checked = start + len(leaves)
-        return leaves
+    def absorb(self, result: RangeResult) -> None:
+        """Take a range's result, in range order."""
+        self.problems += result.problems
+        self.checked = result.checked
+        prefix = [h for _, h in self.stack]
+        for size, stored, note, inside in result.checkpoints:
+            self.check_checkpoint(size, stored, note, merkle.fold(prefix + inside))
+        if result.checked - result.start == 1 << self.chunk_level:
+            ((level, root),) = result.roots
+            self.push(result.checked, level, root)
 
-    # -- nodes ----------------------------------------------------------------------
-
-    def nodes(self, start: int, leaves: list[bytes]) -> list[list[bytes]]:
-        levels = [leaves]
-        while len(levels) <= self.chunk_level and len(levels[-1]) >= 2:
-            below = levels[-1]
-            levels.append(
-                [
-                    _sha256(b"\x01" + below[i] + below[i + 1]).digest()
-                    for i in range(0, len(below) - 1, 2)
-                ]
-            )
-        if len(levels) == 1:
-            return levels
-        n = LedgerNode
-        ranges = [
-            and_(n.level == lv, n.idx >= start >> lv, n.idx < (start >> lv) + len(levels[lv]))
-            for lv in range(1, len(levels))
-        ]
-        stored: dict[int, list[bytes]] = {lv: [] for lv in range(1, len(levels))}
-        for level, h in self.session.connection().execute(
-            select(n.level, n.hash).where(or_(*ranges)).order_by(n.level, n.idx)
-        ):
-            stored[level].append(bytes(h))
-        for lv in range(1, len(levels)):
-            if stored[lv] != levels[lv]:
-                self._node_mismatch(lv, start >> lv, levels[lv])
-        return levels
-
-    def _node_mismatch(self, level: int, base: int, computed: list[bytes]) -> None:
-        n = LedgerNode
-        rows = self.session.execute(
-            select(n.idx, n.hash).where(
-                n.level == level, n.idx >= base, n.idx < base + len(computed)
-            )
-        )
-        stored = {int(i): bytes(h) for i, h in rows}
-        for offset, h in enumerate(computed):
-            index = base + offset
-            if stored.get(index) != h:
-                what = "is missing" if index not in stored else "has a wrong hash"
-                self.bad(((index + 1) << level) - 1, f"tree node ({level}, {index}) {what}")
-                return
-
-    def push_chunk_root(self, end: int, chunk_root: bytes) -> None:
-        level, h = self.chunk_level, chunk_root
+    def push(self, end: int, level: int, h: bytes) -> None:
         while self.stack and self.stack[-1][0] == level:
             _, left = self.stack.pop()
             h = merkle.node_hash(left, h)
@@ -215,21 +145,6 @@ class _Run:
                 what = "is missing" if (level, index) not in stored else "has a wrong hash"
                 self.bad(((index + 1) << level) - 1, f"tree node ({level}, {index}) {what}")
 
-    # -- checkpoints ----------------------------------------------------------------
-
-    def checkpoints(self, start: int, levels: list[list[bytes]]) -> None:
-        c = LedgerCheckpoint
-        end = start + len(levels[0])
-        rows = self.session.execute(
-            select(c.tree_size, c.root_hash, c.note)
-            .where(c.tree_size > start, c.tree_size <= end)
-            .order_by(c.tree_size)
-        )
-        prefix = [h for _, h in self.stack]
-        for size, root_hash, note in rows:
-            inside = [levels[lv][i - (start >> lv)] for lv, i in merkle.range_nodes(start, size)]
-            self.check_checkpoint(int(size), bytes(root_hash), note, merkle.fold(prefix + inside))
-
     def check_checkpoint(self, size: int, stored: bytes, note: str, computed: bytes) -> None:
         self.checkpoints_checked += 1
         last = max(size - 1, 0)
@@ -237,8 +152,11 @@ class _Run:
             self.bad(last, f"checkpoint {size}: its root is not the root of the first {size}")
         elif _note_body(note) != (size, computed):
             self.bad(last, f"checkpoint {size}: its note does not state this size and root")
-
-    # -- beyond the head ------------------------------------------------------------
+        elif self.trusted_keys is not None:
+            try:
+                verifier.verify_checkpoint(note, self.trusted_keys)
+            except verifier.VerificationFailed as exc:
+                self.bad(last, f"checkpoint {size}: its signature does not verify ({exc})")
 
     def check_beyond_head(self) -> None:
         expected = sum(self.size >> lv for lv in range(1, self.size.bit_length()))
@@ -265,30 +183,82 @@ def _note_body(note: str) -> tuple[int, bytes] | None:
         return None
 
 
-def _field_problem(value: dict[str, Any], seq: int, prev_hex: str) -> str:
-    missing = sorted(REQUIRED_FIELDS - value.keys())
-    if missing:
-        return f"the entry object lacks {', '.join(missing)}"
-    if type(value["seq"]) is not int or value["seq"] != seq:
-        return f"its bytes say seq {value['seq']!r}"
-    if value.get("prev_hash") != prev_hex:
-        return "its prev_hash is not the previous entry's leaf hash"
-    if not isinstance(value["payload"], dict):
-        return "its payload is not a JSON object"
-    return "its kind, subject, actor or recorded_at differ from the columns"
-
-
-def _begin_snapshot(session: Session) -> None:
+def _begin_snapshot(session: Session) -> bool:
     """Read one consistent state when the session has not started a transaction yet:
     REPEATABLE READ on PostgreSQL, a deferred (read) transaction on SQLite, which
-    does not take the write lock for the whole run."""
+    does not take the write lock for the whole run. True if the snapshot is this
+    call's own: no transaction of the caller's (the session's, or one already open
+    on the connection it is bound to) holds rows other connections cannot see."""
     if session.in_transaction():
-        return
-    dialect = session.get_bind().dialect.name
+        return False
+    bind = session.get_bind()
+    joined = isinstance(bind, Connection) and bind.in_transaction()
+    dialect = bind.dialect.name
     if dialect == "postgresql":
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     elif dialect == "sqlite":
         session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+    else:
+        session.connection()
+    return not joined
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _worker_count(workers: int | None, size: int, ranges: int, own_snapshot: bool) -> int:
+    """How many worker processes; 0 runs every range in this process.
+
+    Unless told, workers are used for large ledgers, from the main thread only
+    (forking a process whose other threads may hold locks, such as a web server's,
+    is not safe), on a machine with more than one core."""
+    if not own_snapshot or ranges < 2:
+        return 0
+    if workers is None:
+        if size < PARALLEL_FROM or threading.current_thread() is not threading.main_thread():
+            return 0
+        workers = _cores()
+    return min(workers, ranges) if workers > 1 else 0
+
+
+def _absorb_all(
+    run: _Run, results: Iterable[RangeResult], progress: Callable[[int, int], None] | None
+) -> None:
+    for result in results:
+        run.absorb(result)
+        if progress is not None:
+            progress(run.checked, run.size)
+        if run.problems:
+            return
+
+
+def _verify_ranges(
+    run: _Run, session: Session, workers: int, progress: Callable[[int, int], None] | None
+) -> _Run:
+    ranges = run.ranges()
+    fetch_rows = min(1 << run.chunk_level, FETCH_ROWS)
+    pool = open_pool(session, workers, fetch_rows) if workers else None
+    if pool is not None:
+        try:
+            _absorb_all(run, pool.map(ranges), progress)
+            return run
+        except Exception as exc:  # a worker could not connect, or died
+            log.warning("ledger_verify_workers_failed", error=repr(exc))
+            run = run.fresh()
+        finally:
+            pool.close()
+    source = session_source(session)
+    if source is None:
+        driver = session.get_bind().dialect.driver
+        raise RuntimeError(f"verify_ledger reads through sqlite3 or psycopg, not {driver}")
+    _absorb_all(
+        run, (verify_range(source, start, end, fetch_rows) for start, end in ranges), progress
+    )
+    return run
 
 
 def verify_ledger(
@@ -296,29 +266,26 @@ def verify_ledger(
     progress: Callable[[int, int], None] | None = None,
     *,
     chunk_level: int = CHUNK_LEVEL,
+    workers: int | None = None,
+    trusted_keys: Sequence[str | verifier.TrustedKey] | None = None,
 ) -> VerificationReport:
-    """Re-derive the whole ledger; `progress(entries_checked, total)` after each chunk
-    of 2^chunk_level entries (smaller chunks only serve the tests)."""
+    """Re-derive the whole ledger; `progress(entries_checked, total)` after each range
+    of 2^chunk_level entries (smaller ranges only serve the tests).
+
+    `workers`: processes to verify ranges in parallel (1: none); by default one per
+    core for a ledger of at least PARALLEL_FROM entries when called from the main
+    thread. Workers need a session that has not begun a transaction; if they fail
+    (cannot connect, die), this process verifies everything itself.
+    `trusted_keys`: vkeys (or parsed keys) every checkpoint must be signed by; without
+    them the signatures are not checked (the size and root in the note are)."""
     if not 1 <= chunk_level <= 20:
         raise ValueError("chunk_level must be from 1 to 20")
-    _begin_snapshot(session)
-    run = _Run(session, head_size(session), chunk_level)
-    empty = session.scalar(select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size == 0))
-    if empty is not None:
-        run.check_checkpoint(0, empty.root_hash, empty.note, merkle.EMPTY_ROOT)
-    chunk = 1 << chunk_level
-    start = 0
-    while start < run.size and not run.problems:
-        leaves = run.entries(start)
-        if not leaves:
-            break
-        levels = run.nodes(start, leaves)
-        run.checkpoints(start, levels)
-        if len(leaves) == chunk:
-            run.push_chunk_root(start + chunk, levels[chunk_level][0])
-        start += len(leaves)
-        if progress is not None:
-            progress(run.checked, run.size)
+    keys = verifier.load_trusted_keys(list(trusted_keys)) if trusted_keys is not None else None
+    own_snapshot = _begin_snapshot(session)
+    size = head_size(session)
+    run = _Run(session, size, chunk_level, keys)
+    count = _worker_count(workers, size, len(run.ranges()), own_snapshot)
+    run = _verify_ranges(run, session, count, progress)
     run.check_upper()
     if not run.problems and head_size(session) == run.size:
         run.check_beyond_head()

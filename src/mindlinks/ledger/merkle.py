@@ -238,3 +238,31 @@ def extend(
             created.append((level, index >> level, current))
         stack.append((level, current))
     return created
+
+
+Frontier = list[tuple[int, bytes]]
+"""The root decomposition of a tree as (level, hash) pairs, largest subtree first:
+the nodes `range_nodes(0, size)`, which appending merges with."""
+
+
+def frontier_of(size: int, fetch: Fetch) -> Frontier:
+    return [(level, fetch(level, index)) for level, index in range_nodes(0, size)]
+
+
+def extend_frontier(
+    size: int, frontier: Frontier, new_leaf_hashes: Sequence[bytes]
+) -> tuple[list[tuple[int, int, bytes]], Frontier]:
+    """`extend` for a caller that keeps the whole root decomposition (`frontier`
+    of the tree of `size` leaves): the completed subtrees, and the decomposition
+    of the grown tree. Each new leaf merges with the equal-sized subtrees at the
+    end of the decomposition, as a binary counter carries."""
+    stack = list(frontier)
+    created: list[tuple[int, int, bytes]] = []
+    for index, current in enumerate(new_leaf_hashes, size):
+        level = 0
+        while stack and stack[-1][0] == level:
+            current = node_hash(stack.pop()[1], current)
+            level += 1
+            created.append((level, index >> level, current))
+        stack.append((level, current))
+    return created, stack

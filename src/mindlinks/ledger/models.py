@@ -17,8 +17,16 @@ TRUNCATE on PostgreSQL, and INSERT OR REPLACE on SQLite) on them.
   and is not repeated. About one node row per entry.
 - `ledger_checkpoints`: each signed tree head that was issued, kept for ever so a
   consistency proof between any two can be given.
+- `ledger_pending` (migration 0006_ledger_pending): entries queued by a caller's
+  transaction and not yet given a seq (PostgreSQL only; see `ledger.service`).
+  `payload` holds the payload's RFC 8785 bytes exactly as they will appear inside
+  the entry. The database refuses UPDATE and TRUNCATE, and the DELETE of a row that
+  `ledger_sequenced` does not name.
+- `ledger_sequenced`: which queued entry got which seq (`pending_id` is the
+  `ledger_pending.id`, or an id given the same way on SQLite, where entries are
+  integrated at once). Append-only like the three tables above.
 
-`seq` and `tree_size` are BIGINT on PostgreSQL and INTEGER on SQLite, where an
+`seq`, `tree_size` and the pending ids are BIGINT on PostgreSQL and INTEGER on SQLite, where an
 INTEGER PRIMARY KEY is the rowid itself (no second index to maintain).
 """
 
@@ -99,3 +107,22 @@ class LedgerCheckpoint(Base):
     # DER of the RFC 3161 TimeStampToken; the row cannot be updated, so the token
     # is obtained before the checkpoint is inserted (or the checkpoint goes without).
     timestamp_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class LedgerPending(Base):
+    __tablename__ = "ledger_pending"
+
+    id: Mapped[int] = mapped_column(SeqInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(KIND_MAX))
+    subject: Mapped[str] = mapped_column(String(SUBJECT_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_MAX))
+    recorded_at: Mapped[datetime]
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerSequenced(Base):
+    __tablename__ = "ledger_sequenced"
+    __table_args__ = (CheckConstraint("seq >= 0", name="seq_not_negative"),)
+
+    pending_id: Mapped[int] = mapped_column(SeqInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(SeqInteger)

@@ -7,6 +7,10 @@ every proof costs two statements: the head and the nodes. Both are Core/driver
 statements on the session's connection (no ORM objects, no autoflush: the append
 path writes through the connection too).
 
+Every read first integrates what the session itself queued (`sequencer.settle`),
+so a transaction that appended reads its own entries; for anyone else that is a
+dictionary lookup.
+
 Bad requests raise the typed problems of `ledger.errors` (404 for a seq beyond the
 ledger, 422 with the field for a tree size or consistency range out of range).
 """
@@ -16,17 +20,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from mindlinks.ledger import merkle
 from mindlinks.ledger.errors import (
     InvalidConsistencyRange,
-    LedgerStateCorrupt,
     SeqOutOfRange,
     TreeSizeOutOfRange,
 )
 from mindlinks.ledger.models import LedgerEntry
+from mindlinks.ledger.sequencer import settle
+from mindlinks.ledger.store import read_nodes
+
+__all__ = [
+    "consistency_proof",
+    "entries",
+    "fetch_nodes",
+    "get_entry",
+    "head_size",
+    "inclusion_proof",
+    "read_nodes",
+    "root_at",
+]
 
 Node = merkle.Node
 
@@ -35,52 +50,15 @@ _HEAD = select(func.max(LedgerEntry.__table__.c.seq))
 
 
 def head_size(session: Session) -> int:
-    """The number of entries (the seq the next append gets)."""
+    """The number of entries (the seq the next integrated entry gets)."""
+    settle(session)
     last = session.connection().execute(_HEAD).scalar()
     return 0 if last is None else int(last) + 1
 
 
-def _ints(values: Iterable[int]) -> str:
-    return ", ".join(str(int(v)) for v in values)
-
-
 def fetch_nodes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
-    """The hashes of these complete subtrees, in one statement (see `read_nodes`)."""
+    """The hashes of these complete subtrees, in one statement (`store.read_nodes`)."""
     return read_nodes(session.connection(), nodes)
-
-
-def read_nodes(connection: Connection, nodes: Iterable[Node]) -> dict[Node, bytes]:
-    """The hashes of these complete subtrees, in one statement.
-
-    Leaf hashes come from `ledger_entries`, the others from `ledger_nodes` with one
-    `level = L AND idx IN (...)` term per level, so both databases search the primary
-    keys (SQLite would scan the table for a row-value IN list). The statement is
-    plain SQL with the integers inlined (they are ours, never input): building it
-    with the expression language cost more than running it. Raises
-    LedgerStateCorrupt if a node is missing (the tables were changed behind the
-    ledger's back)."""
-    wanted = set(nodes)
-    if not wanted:
-        return {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in sorted(wanted):
-        by_level.setdefault(level, []).append(index)
-    parts = []
-    if 0 in by_level:
-        leaves = _ints(by_level.pop(0))
-        parts.append(f"SELECT 0, seq, leaf_hash FROM ledger_entries WHERE seq IN ({leaves})")  # noqa: S608
-    if by_level:
-        terms = " OR ".join(
-            f"(level = {int(level)} AND idx IN ({_ints(indexes)}))"
-            for level, indexes in by_level.items()
-        )
-        parts.append(f"SELECT level, idx, hash FROM ledger_nodes WHERE {terms}")  # noqa: S608
-    rows = connection.exec_driver_sql(" UNION ALL ".join(parts))
-    found = {(int(level), int(index)): bytes(h) for level, index, h in rows}
-    missing = wanted - found.keys()
-    if missing:
-        raise LedgerStateCorrupt(f"ledger tree nodes are missing: {sorted(missing)[:5]}")
-    return found
 
 
 def _fetcher(found: dict[Node, bytes]) -> merkle.Fetch:
@@ -121,6 +99,7 @@ def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
 
 
 def get_entry(session: Session, seq: int) -> LedgerEntry:
+    settle(session)
     entry = session.get(LedgerEntry, seq) if seq >= 0 else None
     if entry is None:
         raise SeqOutOfRange(seq, head_size(session))
@@ -141,6 +120,7 @@ def entries(
 
     Page forward with `after_seq` = the last seq seen (oldest first) or backward with
     `before_seq` (newest first)."""
+    settle(session)
     stmt = select(LedgerEntry)
     if subject is not None:
         stmt = stmt.where(LedgerEntry.subject == subject)

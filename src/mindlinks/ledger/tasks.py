@@ -7,11 +7,25 @@ from sqlalchemy.orm import Session
 from mindlinks.config import Settings
 from mindlinks.jobs.service import JobContext, periodic, task
 from mindlinks.ledger.checkpoints import issue_checkpoint, keyring_for
+from mindlinks.ledger.sequencer import integrate_pending
+
+SAFETY_NET_LIMIT = 20_000
 
 
 @task("ledger.issue_checkpoint")
 def issue_checkpoint_job(session: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    # No integration first: entries are integrated right after their commit, and
+    # doing it here would hold the ledger lock through the signing and the
+    # time-stamping authority's round trip. What is still queued goes into the
+    # next checkpoint.
     issue_checkpoint(session, ctx.app.settings, keyring_for(ctx.app))
+
+
+@task("ledger.integrate_pending")
+def integrate_pending_job(session: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    """The safety net: appends are integrated right after their commit, unless the
+    process died in between or that integration failed."""
+    integrate_pending(session, SAFETY_NET_LIMIT)
 
 
 def _half_interval(settings: Settings) -> int:
@@ -21,3 +35,4 @@ def _half_interval(settings: Settings) -> int:
 
 
 periodic("ledger.issue_checkpoint", _half_interval)
+periodic("ledger.integrate_pending", 1)

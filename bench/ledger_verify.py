@@ -1,0 +1,278 @@
+"""Full ledger verification against raw SHA-256 over the same bytes (issue 3).
+
+For PostgreSQL and for SQLite, each in a fresh database of its own (PostgreSQL:
+`mindlinks_bench_verify`, created here and dropped afterwards; SQLite: a temporary
+file), migrated with `mindlinks.migrations.runner.upgrade`:
+
+1. a ledger of BENCH_LEDGER_SIZE entries (default 10^6) is built with
+   `append_entries` in batches of BENCH_VERIFY_BATCH (default 5,000) per transaction;
+2. the baseline, exactly as `bench.ledger` measures it: every `entry_bytes` is
+   fetched into memory first, then a bare `hashlib.sha256(b"\\x00" + data).digest()`
+   loop over them is timed;
+3. `verify_ledger` with its defaults (worker processes for a ledger this size,
+   one per core) and in one process (`workers=1`), each timed from the call to its
+   report, each on a fresh session.
+
+The ratio is verify entries/s over baseline entries/s, both measured in the same
+run on the same machine. The machine's load average is recorded with the figures:
+the baseline runs on one core and verification on all of them, so other work on
+the machine moves the ratio.
+
+Run alone with `python -m bench.ledger_verify` (results in
+bench/results/ledger_verify.json), or with everything else via `make bench`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mindlinks.db import make_engine, make_session_factory, transaction
+from mindlinks.ledger import repository
+from mindlinks.ledger.integrity import verify_ledger
+from mindlinks.ledger.service import NewEntry, append_entries
+from mindlinks.migrations.runner import upgrade
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
+"""The server, without a database: `postgres` is used to create and drop ours."""
+PG_DATABASE = "mindlinks_bench_verify"
+LEDGER_SIZE = int(os.environ.get("BENCH_LEDGER_SIZE", "1000000"))
+BATCH = int(os.environ.get("BENCH_VERIFY_BATCH", "5000"))
+RESULTS = Path(__file__).parent / "results"
+console = Console()
+
+KINDS = ("contract.signed", "payment.received", "invoice.issued", "mandate.granted")
+
+
+def new_entry(rng: random.Random) -> NewEntry:
+    """A realistic entry (~420 bytes encoded), as in `bench.ledger`: subject and actor
+    ids, a document hash, an amount in minor units, a currency and a version."""
+    return NewEntry(
+        kind=rng.choice(KINDS),
+        subject=f"contract:{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+        actor=f"user:{uuid.UUID(int=rng.getrandbits(128), version=4)}",
+        payload={
+            "document_sha256": rng.randbytes(32).hex(),
+            "amount_minor": rng.randrange(100, 10_000_000),
+            "currency": "EUR",
+            "version": rng.randrange(1, 20),
+        },
+    )
+
+
+# -- databases ----------------------------------------------------------------------
+
+
+@contextmanager
+def postgres_database() -> Iterator[Engine]:
+    admin = create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {PG_DATABASE}"))
+    engine = make_engine(f"{PG_URL}/{PG_DATABASE}")
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
+        admin.dispose()
+
+
+@contextmanager
+def sqlite_database() -> Iterator[Engine]:
+    with tempfile.TemporaryDirectory(prefix="mindlinks-bench-verify-") as folder:
+        engine = make_engine(f"sqlite:///{folder}/ledger.db")
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+# -- measuring ----------------------------------------------------------------------
+
+
+@dataclass
+class VerifyRun:
+    mode: str
+    workers: int | None
+    seconds: float
+    entries_per_s: float
+    ok: bool
+    entries_checked: int
+    ratio: float
+
+
+@dataclass
+class DatabaseResult:
+    database: str
+    size: int
+    build_seconds: float
+    build_per_s: float
+    mean_entry_bytes: float
+    sha256_seconds: float
+    sha256_per_s: float
+    load_before: tuple[float, float, float]
+    runs: list[VerifyRun] = field(default_factory=list)
+
+
+def build(factory: sessionmaker[Session], size: int, label: str) -> float:
+    rng = random.Random(7)
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    started = time.perf_counter()
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"building a {size:,}-entry {label} ledger", total=size)
+        done = 0
+        while done < size:
+            chunk = [new_entry(rng) for _ in range(min(BATCH, size - done))]
+            with transaction(factory) as session:
+                append_entries(session, chunk)
+                session.expunge_all()
+            done += len(chunk)
+            progress.update(task, completed=done)
+    seconds = time.perf_counter() - started
+    with factory() as session:
+        head = repository.head_size(session)
+    if head != size:
+        raise RuntimeError(f"built {head} entries, not {size}")
+    return seconds
+
+
+def baseline(factory: sessionmaker[Session]) -> tuple[int, float, float]:
+    """(entries, seconds, mean bytes): every entry_bytes fetched into memory first,
+    then a bare hashlib loop over them, timed."""
+    with factory() as session:
+        blobs = [
+            bytes(b)
+            for (b,) in session.connection().exec_driver_sql(
+                "SELECT entry_bytes FROM ledger_entries ORDER BY seq"
+            )
+        ]
+        session.rollback()
+    sha256 = hashlib.sha256
+    started = time.perf_counter()
+    for data in blobs:
+        sha256(b"\x00" + data).digest()
+    seconds = time.perf_counter() - started
+    return len(blobs), seconds, statistics.fmean(len(b) for b in blobs)
+
+
+def timed_verify(
+    factory: sessionmaker[Session], mode: str, workers: int | None, sha_per_s: float
+) -> VerifyRun:
+    with factory() as session:
+        started = time.perf_counter()
+        report = verify_ledger(session, workers=workers)
+        seconds = time.perf_counter() - started
+        session.rollback()
+    rate = report.entries_checked / seconds
+    return VerifyRun(
+        mode, workers, round(seconds, 2), rate, report.ok, report.entries_checked, rate / sha_per_s
+    )
+
+
+def measure(database: str, engine: Engine, size: int) -> DatabaseResult:
+    factory = make_session_factory(engine)
+    build_seconds = build(factory, size, database)
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE ledger_entries")
+            conn.exec_driver_sql("VACUUM ANALYZE ledger_nodes")
+    load = os.getloadavg()
+    count, sha_seconds, mean_bytes = baseline(factory)
+    result = DatabaseResult(
+        database,
+        count,
+        round(build_seconds, 1),
+        size / build_seconds,
+        mean_bytes,
+        round(sha_seconds, 3),
+        count / sha_seconds,
+        (round(load[0], 2), round(load[1], 2), round(load[2], 2)),
+    )
+    for mode, workers in (("default (parallel)", None), ("one process", 1)):
+        console.print(f"verifying the {database} ledger: {mode} …")
+        result.runs.append(timed_verify(factory, mode, workers, result.sha256_per_s))
+    return result
+
+
+# -- output -------------------------------------------------------------------------
+
+
+def print_table(results: list[DatabaseResult]) -> None:
+    table = Table(title="Full verification vs raw hashlib SHA-256 over the same bytes")
+    for name in ("database", "entries", "mode", "ok", "seconds", "verify/s", "sha256/s", "ratio"):
+        table.add_column(name, justify="left" if name in ("database", "mode") else "right")
+    for r in results:
+        for run in r.runs:
+            table.add_row(
+                r.database,
+                f"{r.size:,}",
+                run.mode,
+                str(run.ok),
+                f"{run.seconds}",
+                f"{run.entries_per_s:,.0f}",
+                f"{r.sha256_per_s:,.0f}",
+                f"{run.ratio:.3f}",
+            )
+    console.print(table)
+    for r in results:
+        console.print(
+            f"{r.database}: built in {r.build_seconds:.1f} s ({r.build_per_s:,.0f} entries/s, "
+            f"{BATCH} per transaction); mean entry {r.mean_entry_bytes:.0f} bytes; "
+            f"load average before the baseline {r.load_before}"
+        )
+
+
+def save(results: list[DatabaseResult]) -> dict[str, Any]:
+    record = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "batch": BATCH,
+        "results": [asdict(r) for r in results],
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ledger_verify.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def main(size: int = LEDGER_SIZE) -> list[DatabaseResult]:
+    results = []
+    with postgres_database() as engine:
+        results.append(measure("postgresql", engine, size))
+    with sqlite_database() as engine:
+        results.append(measure("sqlite", engine, size))
+    print_table(results)
+    save(results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
