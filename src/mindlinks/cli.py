@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from mindlinks.config import Settings
-
-if TYPE_CHECKING:
-    from mindlinks.platform.context import AppContext
 
 app = typer.Typer(
     help="Mind-Links: run, migrate, seed and operate the platform.", no_args_is_help=True
@@ -147,23 +144,12 @@ def keys_rotate_blob_key() -> None:
     typer.echo(f"new current blob key: {key_id}")
 
 
-def _ledger_vkeys(ctx: AppContext) -> list[str] | None:
-    """Every public ledger key (active and retired) the checkpoints must be signed
-    by, or None where no key is set up (then signatures are not checked)."""
-    from mindlinks.ledger.checkpoints import keyring_for
-    from mindlinks.ledger.keys import LedgerKeyError
-
-    try:
-        return keyring_for(ctx).vkeys
-    except LedgerKeyError:
-        return None
-
-
 @ledger_app.command("verify")
 def ledger_verify() -> None:
     """Re-derive the whole ledger from the table; exit 0 if sound, 1 with the first bad seq."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from mindlinks.ledger.checkpoints import trusted_vkeys
     from mindlinks.ledger.service import verify_ledger
     from mindlinks.platform.context import build_context
 
@@ -183,7 +169,7 @@ def ledger_verify() -> None:
         def progress(done: int, total: int) -> None:
             bar.update(task_id, completed=done, total=total)
 
-        report = verify_ledger(session, progress=progress, trusted_keys=_ledger_vkeys(ctx))
+        report = verify_ledger(session, progress=progress, trusted_keys=trusted_vkeys(ctx))
     if report.ok:
         typer.echo(f"ok: {report.entries_checked} entries checked")
         return

@@ -158,6 +158,26 @@ class TestEntriesBySubject:
 
 
 class TestAdminVerify:
+    def test_checkpoint_signatures_are_checked_against_the_published_keys(
+        self, client, session, app_context, monkeypatch
+    ):
+        from mindlinks.ledger import api as ledger_api
+        from mindlinks.ledger.checkpoints import keyring_for
+
+        seen: list[object] = []
+        real = ledger_api.verify_ledger
+
+        def recording(snapshot, **kwargs):
+            seen.append(kwargs.get("trusted_keys"))
+            return real(snapshot, **kwargs)
+
+        monkeypatch.setattr(ledger_api, "verify_ledger", recording)
+        admin = make_user(session, role="admin")
+        assert client.get("/api/admin/ledger/verify", headers=auth_headers(client, admin)).json()[
+            "ok"
+        ]
+        assert seen == [keyring_for(app_context).vkeys]
+
     def test_anonymous_is_401_and_non_admins_403(self, client, session):
         problem(client.get("/api/admin/ledger/verify"), 401)
         user = make_user(session, role="client")

@@ -158,7 +158,7 @@ def verify(actor: AdminActor, ctx: ContextDep) -> VerificationOut:
     # A session of its own: it reads one consistent snapshot, and on SQLite it
     # does not hold the write lock for the whole run.
     with ctx.session_factory() as snapshot:
-        report = verify_ledger(snapshot)
+        report = verify_ledger(snapshot, trusted_keys=checkpoints.trusted_vkeys(ctx))
     return VerificationOut(
         ok=report.ok,
         entries_checked=report.entries_checked,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mindlinks.config import Settings
 from mindlinks.ledger import note, repository
 from mindlinks.ledger.errors import CheckpointNotFound
-from mindlinks.ledger.keys import LedgerKeyRing, load_ledger_keys
+from mindlinks.ledger.keys import LedgerKeyError, LedgerKeyRing, load_ledger_keys
 from mindlinks.ledger.models import LedgerCheckpoint
 from mindlinks.ledger.timestamp import request_timestamp
 from mindlinks.platform.clock import now
@@ -32,6 +32,15 @@ def keyring_for(ctx: AppContext) -> LedgerKeyRing:
         ring = load_ledger_keys(ctx.settings)
         ctx.extras["ledger.keys"] = ring
     return ring
+
+
+def trusted_vkeys(ctx: AppContext) -> list[str] | None:
+    """Every public ledger key (active and retired) the checkpoints must be signed
+    by, or None where no key is set up (then signatures are not checked)."""
+    try:
+        return keyring_for(ctx).vkeys
+    except LedgerKeyError:
+        return None
 
 
 def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:

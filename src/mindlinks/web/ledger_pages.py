@@ -83,5 +83,5 @@ def ledger_verify(
 ) -> Response:
     require_role(actor, "admin")
     with ctx.session_factory() as snapshot:
-        report = verify_ledger(snapshot)
+        report = verify_ledger(snapshot, trusted_keys=checkpoints.trusted_vkeys(ctx))
     return _explorer(request, session, kind=None, subject=None, before=None, verification=report)
