@@ -31,7 +31,7 @@ When integration runs:
   find its entries already integrated. A failure there (or a wait for the lock
   longer than AFTER_COMMIT_LOCK_TIMEOUT) is logged, not raised: the caller's
   commit stands, and the periodic job `ledger.integrate_pending` (`tasks`,
-  every second) picks up whatever a failure or a crash left queued;
+  every 10 seconds) picks up whatever a failure or a crash left queued;
 - inside the appending transaction, when it reads the ledger after appending
   (`settle`, called by `repository` and `seq_of`): read-your-writes. That holds
   the lock until the transaction ends, so do it only when the seq is needed now.

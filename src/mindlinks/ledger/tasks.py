@@ -35,4 +35,6 @@ def _half_interval(settings: Settings) -> int:
 
 
 periodic("ledger.issue_checkpoint", _half_interval)
-periodic("ledger.integrate_pending", 1)
+# Only a safety net (every commit that appends integrates right after itself), so a
+# slow beat: each run is a job row kept for a week and a write transaction.
+periodic("ledger.integrate_pending", 10)
