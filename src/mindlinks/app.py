@@ -90,12 +90,13 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     from mindlinks.kyc.api import UPLOAD_PATHS, upload_body_limit
+    from mindlinks.kyc.errors import KycUploadTooLarge
 
     upload_limit = upload_body_limit(settings.kyc_max_upload_bytes)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        path_limits=[(pattern, upload_limit) for pattern in UPLOAD_PATHS],
+        path_limits=[(pattern, upload_limit, KycUploadTooLarge) for pattern in UPLOAD_PATHS],
     )
     app.add_middleware(RequestIdMiddleware)
     return app

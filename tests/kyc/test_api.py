@@ -244,9 +244,12 @@ def test_a_file_over_10_mb_is_422_naming_the_field(client, started, contractor_h
     assert "larger than 10 MB" in errors["document_back"]
 
 
-def test_a_50_mb_upload_is_413_before_it_is_read(client, started, contractor_headers):
+def test_a_50_mb_upload_is_422_before_it_is_read(client, started, contractor_headers):
+    # API.md: a file over 10 MB is a 422 on this path, even when the body is refused
+    # by its length alone.
     files = capture_files(front=b"\xff\xd8\xff\xe0" + bytes(50 * MB))
-    problem(submit(client, contractor_headers, started["id"], files=files), 413)
+    body = problem(submit(client, contractor_headers, started["id"], files=files), 422)
+    assert body["type"].endswith("/upload-too-large")
 
 
 def test_a_50_mb_upload_without_a_length_is_cut_off_at_the_limit(
@@ -266,7 +269,7 @@ def test_a_50_mb_upload_without_a_length_is_cut_off_at_the_limit(
         headers={**contractor_headers, "Content-Type": "multipart/form-data; boundary=x"},
         content=body(),
     )
-    problem(response, 413)
+    problem(response, 422)
 
 
 def test_other_paths_keep_the_1_mib_body_limit(client, contractor_headers):

@@ -105,3 +105,11 @@ class KycProviderDown(Problem):
     status = 503
     slug = "kyc-provider-unavailable"
     title = "The identity-verification provider is not answering"
+
+
+class KycUploadTooLarge(Problem):
+    """A capture body over three files at the limit: a file is over 10 MB (API.md: 422)."""
+
+    status = 422
+    slug = "upload-too-large"
+    title = "A file is larger than the upload limit"

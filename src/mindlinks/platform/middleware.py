@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mindlinks.platform.errors import PayloadTooLarge, problem_response
+from mindlinks.platform.errors import PayloadTooLarge, Problem, problem_response
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
@@ -44,35 +44,37 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies above the limit with 413 before the app parses them.
+    """Refuses bodies above the limit before the app parses them (413 by default).
 
     `path_limits` raises the limit for the few paths that take uploads (the KYC
-    capture): `(pattern, max_bytes)` pairs, the first whose pattern matches the
-    whole path wins; every other path keeps `max_bytes`.
+    capture): `(pattern, max_bytes, problem class)` triples, the first whose pattern
+    matches the whole path wins; every other path keeps `max_bytes` and 413. The
+    problem class lets an upload path answer what its contract promises (API.md: a
+    file over the limit is a 422 there).
     """
 
     def __init__(
         self,
         app: ASGIApp,
         max_bytes: int,
-        path_limits: Sequence[tuple[re.Pattern[str], int]] = (),
+        path_limits: Sequence[tuple[re.Pattern[str], int, type[Problem]]] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.path_limits = tuple(path_limits)
 
-    def _limit_for(self, path: str) -> int:
-        for pattern, limit in self.path_limits:
+    def _limit_for(self, path: str) -> tuple[int, type[Problem]]:
+        for pattern, limit, refusal in self.path_limits:
             if pattern.fullmatch(path):
-                return limit
-        return self.max_bytes
+                return limit, refusal
+        return self.max_bytes, PayloadTooLarge
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_bytes = self._limit_for(scope.get("path", ""))
-        problem = PayloadTooLarge(f"The body must be at most {max_bytes} bytes.")
+        max_bytes, refusal = self._limit_for(scope.get("path", ""))
+        problem = refusal(f"The body must be at most {max_bytes} bytes.")
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
             await problem_response(problem)(scope, receive, send)
@@ -86,6 +88,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
+                    # Raised inside the app, its problem handler answers it.
                     raise problem
             return message
 
@@ -97,6 +100,6 @@ class BodySizeLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except PayloadTooLarge:
+        except refusal:
             if not started:
                 await problem_response(problem)(scope, receive, send)
