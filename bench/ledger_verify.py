@@ -30,11 +30,8 @@ import os
 import platform
 import random
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,17 +39,15 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mindlinks.db import make_engine, make_session_factory, transaction
+from bench.ledger import postgres_database, sqlite_database
+from mindlinks.db import make_session_factory, transaction
 from mindlinks.ledger import repository
 from mindlinks.ledger.integrity import verify_ledger
 from mindlinks.ledger.service import NewEntry, append_entries
-from mindlinks.migrations.runner import upgrade
 
-PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 """The server, without a database: `postgres` is used to create and drop ours."""
 PG_DATABASE = "mindlinks_bench_verify"
 LEDGER_SIZE = int(os.environ.get("BENCH_LEDGER_SIZE", "1000000"))
@@ -80,34 +75,6 @@ def new_entry(rng: random.Random) -> NewEntry:
 
 
 # -- databases ----------------------------------------------------------------------
-
-
-@contextmanager
-def postgres_database() -> Iterator[Engine]:
-    admin = create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {PG_DATABASE}"))
-    engine = make_engine(f"{PG_URL}/{PG_DATABASE}")
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
-        admin.dispose()
-
-
-@contextmanager
-def sqlite_database() -> Iterator[Engine]:
-    with tempfile.TemporaryDirectory(prefix="mindlinks-bench-verify-") as folder:
-        engine = make_engine(f"sqlite:///{folder}/ledger.db")
-        try:
-            upgrade(engine)
-            yield engine
-        finally:
-            engine.dispose()
 
 
 # -- measuring ----------------------------------------------------------------------
@@ -265,7 +232,7 @@ def save(results: list[DatabaseResult]) -> dict[str, Any]:
 
 def main(size: int = LEDGER_SIZE) -> list[DatabaseResult]:
     results = []
-    with postgres_database() as engine:
+    with postgres_database(PG_DATABASE) as engine:
         results.append(measure("postgresql", engine, size))
     with sqlite_database() as engine:
         results.append(measure("sqlite", engine, size))

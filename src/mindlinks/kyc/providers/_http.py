@@ -30,6 +30,21 @@ log = structlog.get_logger(__name__)
 USER_AGENT = "mindlinks/0.1"
 
 
+class HttpProviderClient:
+    """The HTTP client a real adapter talks through: one it was given (tests pass a
+    mock transport) or one of its own with the provider timeout and no redirects,
+    which `close` releases."""
+
+    def __init__(self, timeout: float, client: httpx.Client | None) -> None:
+        self.timeout = timeout
+        self._owns_client = client is None
+        self.client = client or httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+
 def send_json(
     client: httpx.Client,
     method: str,

@@ -33,6 +33,7 @@ import structlog
 
 from mindlinks.config import Settings
 from mindlinks.kyc.providers._http import (
+    HttpProviderClient,
     hmac_sha256_hex,
     lower_keys,
     same_secret,
@@ -68,7 +69,7 @@ _MAX_TEXT = 500
 _EXTRACTED_KEYS = (("document_type", "document_type"), ("issuing_country", "document_country"))
 
 
-class OnfidoProvider:
+class OnfidoProvider(HttpProviderClient):
     name = "onfido"
 
     def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
@@ -76,15 +77,7 @@ class OnfidoProvider:
         self.api_token = settings.onfido_api_token
         self.webhook_token = settings.onfido_webhook_token
         self.workflow_id = settings.onfido_workflow_id
-        self.timeout = settings.kyc_provider_timeout_seconds
-        self._owns_client = client is None
-        self.client = client or httpx.Client(
-            timeout=httpx.Timeout(self.timeout), follow_redirects=False
-        )
-
-    def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        super().__init__(settings.kyc_provider_timeout_seconds, client)
 
     def start_session(
         self, *, session_id: str, callback_url: str, full_name: str, email: str

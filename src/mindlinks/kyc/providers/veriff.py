@@ -31,6 +31,7 @@ import structlog
 
 from mindlinks.config import Settings
 from mindlinks.kyc.providers._http import (
+    HttpProviderClient,
     hmac_sha256_hex,
     lower_keys,
     same_secret,
@@ -64,22 +65,14 @@ _MAX_ID = 255
 _MAX_TEXT = 500
 
 
-class VeriffProvider:
+class VeriffProvider(HttpProviderClient):
     name = "veriff"
 
     def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
         self.base_url = settings.veriff_base_url.rstrip("/")
         self.api_key = settings.veriff_api_key
         self.shared_secret = settings.veriff_shared_secret
-        self.timeout = settings.kyc_provider_timeout_seconds
-        self._owns_client = client is None
-        self.client = client or httpx.Client(
-            timeout=httpx.Timeout(self.timeout), follow_redirects=False
-        )
-
-    def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        super().__init__(settings.kyc_provider_timeout_seconds, client)
 
     def start_session(
         self, *, session_id: str, callback_url: str, full_name: str, email: str
