@@ -8,7 +8,7 @@ TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-sqlite test-postgres lint bench install browser clean
+.PHONY: run test test-sqlite test-postgres lint bench install browser pdf-fonts clean
 
 $(UV):
 	@echo "installing uv $(UV_VERSION) into $(TOOLS)/"
@@ -32,11 +32,24 @@ browser:
 	  fi; \
 	fi
 
-run: install
+# Contract PDFs are rendered by WeasyPrint (Pango) and must show names in any
+# script: Debian's Noto CJK fonts cover Chinese, Japanese and Korean names.
+pdf-fonts:
+	@if ! fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's Pango and Noto CJK fonts for contract PDFs"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk fonts-dejavu-core \
+	      || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk fonts-dejavu-core)) >/dev/null; \
+	  else \
+	    echo "Noto CJK fonts are missing: install Debian's 'fonts-noto-cjk' (contract PDFs need them for CJK names)"; \
+	  fi; \
+	fi
+
+run: install pdf-fonts
 	@$(UV) run --frozen mindlinks demo
 	@$(UV) run --frozen mindlinks serve --host $(HOST) --port $(PORT)
 
-test: install browser test-sqlite test-postgres
+test: install browser pdf-fonts test-sqlite test-postgres
 
 test-sqlite: install
 	@echo "== test suite on SQLite =="

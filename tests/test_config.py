@@ -31,6 +31,8 @@ def test_production_starts_with_real_secrets(monkeypatch):
     monkeypatch.setenv("MINDLINKS_LEDGER_KEY_PATH", "/etc/mindlinks/ledger-ed25519.pem")
     monkeypatch.setenv("MINDLINKS_KYC_PROVIDER", "veriff")
     monkeypatch.setenv("MINDLINKS_BLOB_KEYS", '{"k1": "' + "A" * 43 + '="}')
+    monkeypatch.setenv("MINDLINKS_SIGNING_CA_P12_PATH", "/etc/mindlinks/signing-ca.p12")
+    monkeypatch.setenv("MINDLINKS_PLATFORM_SEAL_P12_PATH", "/etc/mindlinks/platform-seal.p12")
     assert Settings().env == "production"
 
 
@@ -40,3 +42,12 @@ def test_production_refuses_the_kyc_sandbox_and_missing_blob_keys(monkeypatch):
         Settings()
     message = str(refused.value)
     assert "MINDLINKS_KYC_PROVIDER" in message and "MINDLINKS_BLOB_KEYS" in message
+
+
+def test_production_refuses_missing_signing_certificates(monkeypatch):
+    monkeypatch.setenv("MINDLINKS_ENV", "production")
+    with pytest.raises(InsecureProductionSettings) as refused:
+        Settings()
+    message = str(refused.value)
+    assert "MINDLINKS_SIGNING_CA_P12_PATH" in message
+    assert "MINDLINKS_PLATFORM_SEAL_P12_PATH" in message

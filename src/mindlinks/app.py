@@ -67,10 +67,13 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     install_problem_handlers(app)
 
     from mindlinks.companies.api import router as companies_router
+    from mindlinks.contracts.api import router as contracts_router
+    from mindlinks.esign.api import router as esign_router
     from mindlinks.identity.api import router as identity_router
     from mindlinks.kyc.api import router as kyc_router
     from mindlinks.ledger.api import router as ledger_router
     from mindlinks.notifications.api import router as notifications_router
+    from mindlinks.payments.api import router as payments_router
     from mindlinks.platform.blobs.api import router as blobs_router
     from mindlinks.platform.health import router as health_router
     from mindlinks.web.routes import STATIC_DIR
@@ -83,6 +86,9 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         notifications_router,
         ledger_router,
         kyc_router,
+        contracts_router,
+        esign_router,
+        payments_router,
         blobs_router,
     ):
         app.include_router(router)

@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
 
+    # Contracts and signing. Embedded mode: `mindlinks keys init` creates the local
+    # CA (issues each signer a one-use certificate) and the platform seal certificate
+    # under the keys dir; production loads both from PKCS#12 files.
+    signing_ca_p12_path: Path | None = None
+    signing_ca_p12_password: str | None = None
+    platform_seal_p12_path: Path | None = None
+    platform_seal_p12_password: str | None = None
+    eor_entity_name: str = "Mind-Links Employer of Record Ltd."
+    contract_reminder_days: list[int] = Field(default_factory=lambda: [3, 7])
+    seal_stuck_after_seconds: int = 300
+    max_signature_png_bytes: int = 1024 * 1024
+
     run_worker_in_process: bool = True
     worker_poll_seconds: float = 1.0
     job_lease_seconds: int = 300
@@ -119,6 +131,11 @@ class Settings(BaseSettings):
             problems.append("MINDLINKS_KYC_PROVIDER=sandbox approves identities without checks")
         if not self.blob_keys:
             problems.append("MINDLINKS_BLOB_KEYS must hold the document encryption key ring")
+        if not (self.signing_ca_p12_path and self.platform_seal_p12_path):
+            problems.append(
+                "MINDLINKS_SIGNING_CA_P12_PATH and MINDLINKS_PLATFORM_SEAL_P12_PATH must hold "
+                "the signing CA and the platform seal certificate"
+            )
         if problems:
             raise InsecureProductionSettings("; ".join(problems))
         return self

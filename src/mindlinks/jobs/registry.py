@@ -11,6 +11,9 @@ TASK_MODULES = (
     "mindlinks.notifications.tasks",
     "mindlinks.ledger.tasks",
     "mindlinks.kyc.tasks",
+    "mindlinks.contracts.tasks",
+    "mindlinks.esign.tasks",
+    "mindlinks.payments.tasks",
 )
 
 

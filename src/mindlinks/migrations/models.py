@@ -10,8 +10,10 @@ MODEL_MODULES = (
     "mindlinks.companies.models",
     "mindlinks.notifications.models",
     "mindlinks.ledger.models",
-    "mindlinks.ledger.models",
     "mindlinks.kyc.models",
+    "mindlinks.contracts.models",
+    "mindlinks.esign.models",
+    "mindlinks.payments.models",
 )
 
 

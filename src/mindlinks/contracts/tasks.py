@@ -1,0 +1,3 @@
+"""Jobs of the contracts module."""
+
+from __future__ import annotations

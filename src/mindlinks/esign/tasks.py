@@ -1,0 +1,3 @@
+"""Jobs of the esign module."""
+
+from __future__ import annotations

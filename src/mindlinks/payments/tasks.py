@@ -1,0 +1,3 @@
+"""Jobs of the payments module."""
+
+from __future__ import annotations
