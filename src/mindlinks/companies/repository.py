@@ -47,6 +47,14 @@ def readable_by(actor: Actor) -> Select[Company]:
     return stmt.where(Company.id.in_(linked))
 
 
+def staff_company_ids(user_id: str) -> Select[str]:
+    """Companies the user works for (owner or member), as a subquery for other
+    modules' `readable_by` statements."""
+    return select(CompanyLink.company_id).where(
+        CompanyLink.user_id == user_id, CompanyLink.relation.in_(STAFF_RELATIONS)
+    )
+
+
 def relation_of(session: Session, company_id: str, user_id: str) -> str | None:
     return session.scalar(
         select(CompanyLink.relation).where(

@@ -1,0 +1,114 @@
+"""Queries of the contracts module.
+
+`readable_by(actor)` is the one statement that decides which contracts an actor
+may see: the staff (owner, members) of the client company, the contractor, and
+for an `eor` contract the admins who countersign for the employer-of-record
+entity. Everything that loads a contract for someone goes through it, so "not
+yours" and "does not exist" answer alike (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, false, select, update
+from sqlalchemy.orm import Session
+
+from mindlinks.companies.repository import staff_company_ids
+from mindlinks.contracts.errors import ContractNotFound
+from mindlinks.contracts.models import Contract, ContractDocument, ContractParty, ContractTemplate
+
+if TYPE_CHECKING:
+    from mindlinks.identity.auth import Actor
+
+
+def eor_contract_ids() -> Select[str]:
+    return (
+        select(Contract.id)
+        .join(ContractTemplate, ContractTemplate.id == Contract.template_id)
+        .where(ContractTemplate.kind == "eor")
+    )
+
+
+def readable_by(actor: Actor) -> Select[Contract]:
+    stmt = select(Contract)
+    if actor.is_admin:
+        return stmt.where(Contract.id.in_(eor_contract_ids()))
+    if actor.role == "client":
+        return stmt.where(Contract.company_id.in_(staff_company_ids(actor.id)))
+    if actor.role == "contractor":
+        return stmt.where(Contract.contractor_id == actor.id)
+    return stmt.where(false())
+
+
+def load_readable(session: Session, actor: Actor, contract_id: str) -> Contract:
+    found = session.scalar(readable_by(actor).where(Contract.id == contract_id))
+    if found is None:
+        raise ContractNotFound(f"No contract {contract_id} is visible to you.")
+    return found
+
+
+def lock_contract(session: Session, contract_id: str) -> Contract:
+    """The contract row locked for this transaction (FOR UPDATE on PostgreSQL;
+    SQLite's write transaction is already exclusive). Signing and activation take
+    it so that two last signatures cannot both activate."""
+    found = session.scalar(
+        select(Contract)
+        .where(Contract.id == contract_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if found is None:
+        raise ContractNotFound(f"No contract {contract_id}.")
+    return found
+
+
+def parties_of(session: Session, contract_id: str) -> Sequence[ContractParty]:
+    return session.scalars(
+        select(ContractParty)
+        .where(ContractParty.contract_id == contract_id)
+        .order_by(ContractParty.position, ContractParty.role)
+    ).all()
+
+
+def template_of(session: Session, contract: Contract) -> ContractTemplate:
+    template = session.get(ContractTemplate, contract.template_id)
+    assert template is not None  # a foreign key guarantees it
+    return template
+
+
+def document_of(session: Session, contract_id: str, kind: str) -> ContractDocument | None:
+    return session.scalar(
+        select(ContractDocument).where(
+            ContractDocument.contract_id == contract_id, ContractDocument.kind == kind
+        )
+    )
+
+
+def move_status(
+    session: Session, contract_id: str, expected: str, target: str, **values: Any
+) -> bool:
+    """Conditional status change: true when the contract was `expected` and is now
+    `target`; false when someone else moved it first."""
+    result = session.execute(
+        update(Contract)
+        .where(Contract.id == contract_id, Contract.status == expected)
+        .values(status=target, **values)
+        .execution_options(synchronize_session=False)
+    )
+    moved: bool = result.rowcount == 1  # type: ignore[attr-defined]
+    return moved
+
+
+def is_party(session: Session, contract: Contract, actor: Actor) -> bool:
+    """Whether the actor may act for one of the contract's roles (readability, not
+    whose turn it is: that is the signing ceremony's business)."""
+    if actor.is_admin:
+        return template_of(session, contract).kind == "eor"
+    if actor.role == "contractor":
+        return contract.contractor_id == actor.id
+    if actor.role == "client":
+        staff = session.scalars(staff_company_ids(actor.id)).all()
+        return contract.company_id in staff
+    return False
