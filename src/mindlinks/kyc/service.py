@@ -141,6 +141,13 @@ def require_verified(session: Session, user_id: str) -> None:
         )
 
 
+def approved_session_id(session: Session, user_id: str) -> str | None:
+    """The id of the session that verified the user (their latest, if approved): what
+    a signature records as the identity evidence behind a contractor's signature."""
+    latest = repository.latest_of_user(session, user_id)
+    return latest.id if latest is not None and latest.status == "approved" else None
+
+
 def get_session_for_actor(session: Session, actor: Actor, session_id: str) -> KycSession:
     """The session for its contractor or an admin; 404 for anyone else."""
     return repository.load_readable(session, actor, session_id)
