@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     from mindlinks.companies.api import router as companies_router
     from mindlinks.contracts.api import router as contracts_router
     from mindlinks.esign.api import router as esign_router
+    from mindlinks.esign.evidence_api import router as evidence_router
     from mindlinks.identity.api import router as identity_router
     from mindlinks.kyc.api import router as kyc_router
     from mindlinks.ledger.api import router as ledger_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         kyc_router,
         contracts_router,
         esign_router,
+        evidence_router,
         payments_router,
         blobs_router,
     ):

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from mindlinks.config import Settings
+from mindlinks.esign.evidence_cli import evidence_app
 
 app = typer.Typer(
     help="Mind-Links: run, migrate, seed and operate the platform.", no_args_is_help=True
@@ -19,6 +20,7 @@ ledger_app = typer.Typer(help="The verifiable ledger.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(evidence_app, name="evidence")
 
 
 def _settings() -> Settings:
