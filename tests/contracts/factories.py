@@ -138,3 +138,66 @@ def make_contract(
         )
     session.flush()
     return contract
+
+
+# --- shipped templates and API bodies (contracts core) --------------------------------
+
+DIRECT_KEY = "direct-services"
+EOR_KEY = "eor-services"
+SHIPPED_VARIABLES: dict[str, dict[str, Any]] = {
+    DIRECT_KEY: {"governing_law": "England and Wales"},
+    EOR_KEY: {"governing_law": "England and Wales", "work_country": "Germany"},
+}
+
+
+def shipped_templates(session: Session) -> dict[str, ContractTemplate]:
+    """The templates of `contracts/template_files`, published (idempotent), by key."""
+    from mindlinks.contracts.templates import sync_templates
+
+    return {template.key: template for template in sync_templates(session)}
+
+
+def shipped_template(session: Session, key: str = DIRECT_KEY) -> ContractTemplate:
+    return shipped_templates(session)[key]
+
+
+def contract_body(template: ContractTemplate, contractor: User, **overrides: Any) -> dict[str, Any]:
+    """A valid POST /api/contracts body for a shipped template."""
+    body: dict[str, Any] = {
+        "template_id": template.id,
+        "contractor_id": contractor.id,
+        "title": "Backend development",
+        "start_date": "2027-01-01",
+        "end_date": "2027-12-31",
+        "payment_terms": dict(MONTHLY_EUR),
+        "scope": "Build and maintain the payments API.",
+        "variables": dict(SHIPPED_VARIABLES.get(template.key, {"governing_law": "Scotland"})),
+    }
+    body.update(overrides)
+    return body
+
+
+def make_shipped_contract(
+    session: Session,
+    *,
+    company: Company,
+    client: User,
+    contractor: User,
+    key: str = DIRECT_KEY,
+    variables: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Contract:
+    """A draft of a shipped template, its variables validated (defaults filled in)."""
+    from mindlinks.contracts.templates import validate_variables
+
+    template = shipped_template(session, key)
+    values = validate_variables(template, variables or SHIPPED_VARIABLES[key])
+    return make_contract(
+        session,
+        company=company,
+        client=client,
+        contractor=contractor,
+        template=template,
+        variables=values,
+        **fields,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mindlinks.platform.errors import Conflict, NotFound
+from mindlinks.platform.errors import Conflict, NotFound, Problem
 
 
 class ContractNotFound(NotFound):
@@ -54,3 +54,35 @@ class ContractNotSignable(Conflict):
 class EvidenceNotReady(Conflict):
     slug = "evidence-not-ready"
     title = "The evidence bundle is not ready yet"
+
+
+class ContractNotSent(Conflict):
+    """A draft has no frozen document yet: there is nothing to download."""
+
+    slug = "contract-not-sent"
+    title = "The contract has not been sent yet"
+
+    def __init__(self, current: str) -> None:
+        super().__init__(
+            f"The contract is {current}; its PDF is fixed when it is sent.",
+            extra={"current_status": current},
+        )
+
+
+class ContractEditConflict(Conflict):
+    """Another request changed the draft between this one's read and its write."""
+
+    slug = "contract-edit-conflict"
+    title = "The contract was changed by someone else"
+
+    def __init__(self) -> None:
+        super().__init__("The draft changed while this request was handled; reload and retry.")
+
+
+class ContractDocumentUnavailable(Problem):
+    """A sent contract whose frozen PDF cannot be found or opened (a server fault
+    that an operator must look at; the answer names it rather than a bare 500)."""
+
+    status = 500
+    slug = "contract-document-unavailable"
+    title = "The contract's document cannot be read"

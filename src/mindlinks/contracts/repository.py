@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, false, select, update
+from sqlalchemy import Select, false, func, select, update
 from sqlalchemy.orm import Session
 
 from mindlinks.companies.repository import staff_company_ids
@@ -112,3 +112,98 @@ def is_party(session: Session, contract: Contract, actor: Actor) -> bool:
         staff = session.scalars(staff_company_ids(actor.id)).all()
         return contract.company_id in staff
     return False
+
+
+# --- templates -------------------------------------------------------------------
+
+
+def latest_template_version(session: Session, key: str) -> ContractTemplate | None:
+    return session.scalar(
+        select(ContractTemplate)
+        .where(ContractTemplate.key == key)
+        .order_by(ContractTemplate.version.desc())
+        .limit(1)
+    )
+
+
+def latest_template_ids() -> Select[str]:
+    """The id of the newest version of every template key."""
+    newest = (
+        select(ContractTemplate.key, func.max(ContractTemplate.version).label("version"))
+        .group_by(ContractTemplate.key)
+        .subquery()
+    )
+    return select(ContractTemplate.id).join(
+        newest,
+        (newest.c.key == ContractTemplate.key) & (newest.c.version == ContractTemplate.version),
+    )
+
+
+def templates_listed(*, all_versions: bool = False) -> Select[ContractTemplate]:
+    stmt = select(ContractTemplate)
+    if not all_versions:
+        stmt = stmt.where(ContractTemplate.id.in_(latest_template_ids()))
+    return stmt
+
+
+def get_template(session: Session, template_id: str) -> ContractTemplate | None:
+    return session.get(ContractTemplate, template_id)
+
+
+def is_latest_version(session: Session, template: ContractTemplate) -> bool:
+    latest = latest_template_version(session, template.key)
+    return latest is not None and latest.id == template.id
+
+
+# --- contracts -------------------------------------------------------------------
+
+
+def party_of_role(session: Session, contract_id: str, role: str) -> ContractParty | None:
+    return session.scalar(
+        select(ContractParty).where(
+            ContractParty.contract_id == contract_id, ContractParty.role == role
+        )
+    )
+
+
+def parties_by_contract(
+    session: Session, contract_ids: Sequence[str]
+) -> dict[str, list[ContractParty]]:
+    """Parties of several contracts in one query (for list pages)."""
+    found: dict[str, list[ContractParty]] = {cid: [] for cid in contract_ids}
+    if not contract_ids:
+        return found
+    rows = session.scalars(
+        select(ContractParty)
+        .where(ContractParty.contract_id.in_(list(contract_ids)))
+        .order_by(ContractParty.position, ContractParty.role)
+    )
+    for party in rows:
+        found[party.contract_id].append(party)
+    return found
+
+
+def templates_by_id(session: Session, template_ids: Sequence[str]) -> dict[str, ContractTemplate]:
+    if not template_ids:
+        return {}
+    rows = session.scalars(
+        select(ContractTemplate).where(ContractTemplate.id.in_(list(set(template_ids))))
+    )
+    return {template.id: template for template in rows}
+
+
+def bump_draft(session: Session, contract_id: str, expected_revision: int, **values: Any) -> bool:
+    """Change a draft only if nobody changed or sent it since it was read: true
+    when this write won."""
+    result = session.execute(
+        update(Contract)
+        .where(
+            Contract.id == contract_id,
+            Contract.status == "draft",
+            Contract.revision == expected_revision,
+        )
+        .values(revision=expected_revision + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    changed: bool = result.rowcount == 1  # type: ignore[attr-defined]
+    return changed
