@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from mindlinks.app import create_app
 from mindlinks.config import Settings
 from mindlinks.db import make_engine
-from mindlinks.migrations.runner import upgrade
+from mindlinks.migrations.publish import upgrade_and_publish
 from mindlinks.platform.context import AppContext, build_context, get_session
 from mindlinks.platform.errors import Problem
 
@@ -58,7 +58,7 @@ def engine(database_url: str) -> Iterator[Engine]:
                 "Start it (see .ci/run) or unset MINDLINKS_TEST_DATABASE_URL.",
                 returncode=1,
             )
-    upgrade(engine)
+    upgrade_and_publish(engine)
     yield engine
     engine.dispose()
 

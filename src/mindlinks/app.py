@@ -97,14 +97,20 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    from mindlinks.esign.api import SIGN_PATHS, sign_body_limit
+    from mindlinks.esign.errors import SignatureTooLarge
     from mindlinks.kyc.api import UPLOAD_PATHS, upload_body_limit
     from mindlinks.kyc.errors import KycUploadTooLarge
 
     upload_limit = upload_body_limit(settings.kyc_max_upload_bytes)
+    sign_limit = sign_body_limit(settings.max_signature_png_bytes)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        path_limits=[(pattern, upload_limit, KycUploadTooLarge) for pattern in UPLOAD_PATHS],
+        path_limits=[
+            *((pattern, upload_limit, KycUploadTooLarge) for pattern in UPLOAD_PATHS),
+            *((pattern, sign_limit, SignatureTooLarge) for pattern in SIGN_PATHS),
+        ],
     )
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -37,14 +37,15 @@ def _configure(ctx: typer.Context) -> None:
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations."""
+    """Apply database migrations and publish the shipped contract templates and
+    e-sign disclosure (a changed text becomes a new version)."""
     from mindlinks.db import make_engine
-    from mindlinks.migrations.runner import upgrade
+    from mindlinks.migrations.publish import upgrade_and_publish
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
+    upgrade_and_publish(engine)
     engine.dispose()
     typer.echo("migrations applied")
 
