@@ -101,4 +101,8 @@ def init_keys(settings: Settings) -> list[str]:
 
     if ensure_blob_keyring(settings):
         created.append("blob encryption key ring")
+    from mindlinks.esign.pki import ensure_local_signing_ca
+
+    if ensure_local_signing_ca(settings):
+        created.append("local signing CA and platform seal certificate")
     return created
