@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from mindlinks.notifications.service import notify_in_app
 from tests.companies.factories import invite, make_company
+from tests.contracts.factories import linked_contractor, make_contract
 from tests.factories import auth_headers, make_user, problem
 from tests.kyc.factories import start_session as start_kyc_session
 from tests.web.test_routes import post as web_post
@@ -38,6 +39,19 @@ API_WALK: dict[tuple[str, str], dict[str, Any] | None] = {
         "decision": "approved",
         "reason": "looks fine",
     },
+    ("GET", "/api/contracts/{contract_id}"): None,
+    ("PATCH", "/api/contracts/{contract_id}"): {"title": "Renamed"},
+    ("POST", "/api/contracts/{contract_id}/send"): None,
+    ("POST", "/api/contracts/{contract_id}/void"): {"reason": "test"},
+    ("GET", "/api/contracts/{contract_id}/document"): None,
+    ("GET", "/api/contracts/{contract_id}/preview"): None,
+    ("GET", "/api/contracts/{contract_id}/evidence"): None,
+    ("GET", "/api/contracts/{contract_id}/payment-schedule"): None,
+    ("POST", "/api/contracts/{contract_id}/sign"): {
+        "consent": True,
+        "signature": {"type": "typed", "value": "Intruder"},
+    },
+    ("POST", "/api/contracts/{contract_id}/decline"): {"reason": "not mine"},
 }
 WEB_WALK: dict[tuple[str, str], dict[str, str] | None] = {
     ("GET", "/companies/{company_id}"): None,
@@ -87,6 +101,9 @@ def tenant_a(session, app_context) -> Tenant:
     created, _ = invite(session, app_context, company, owner, "someone@example.com")
     note = notify_in_app(session, owner.id, "test", "Hello", "For tenant A only")
     kyc_session = start_kyc_session(session, app_context, make_user(session, role="contractor"))
+    contract = make_contract(
+        session, company=company, client=owner, contractor=linked_contractor(session, company)
+    )
     session.flush()
     return Tenant(
         ids={
@@ -94,6 +111,7 @@ def tenant_a(session, app_context) -> Tenant:
             "invite_id": created.id,
             "notification_id": note.id,
             "session_id": kyc_session.id,
+            "contract_id": contract.id,
         }
     )
 
