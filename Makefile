@@ -33,15 +33,18 @@ browser:
 	fi
 
 # Contract PDFs are rendered by WeasyPrint (Pango) and must show names in any
-# script: Debian's Noto CJK fonts cover Chinese, Japanese and Korean names.
+# script: Debian's Noto CJK fonts cover Chinese, Japanese and Korean names, and
+# HarfBuzz's subsetter embeds only the glyphs used (fontTools, the fallback, takes
+# seconds on a CJK font).
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk fonts-dejavu-core
 pdf-fonts:
-	@if ! fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then \
+	@if ! fc-list 2>/dev/null | grep -q "Noto Sans CJK" || ! ldconfig -p | grep -q libharfbuzz-subset; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian's Pango and Noto CJK fonts for contract PDFs"; \
-	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk fonts-dejavu-core \
-	      || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk fonts-dejavu-core)) >/dev/null; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_PACKAGES) \
+	      || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_PACKAGES))) >/dev/null; \
 	  else \
-	    echo "Noto CJK fonts are missing: install Debian's 'fonts-noto-cjk' (contract PDFs need them for CJK names)"; \
+	    echo "install Debian's $(PDF_PACKAGES) (contract PDFs need them)"; \
 	  fi; \
 	fi
 
