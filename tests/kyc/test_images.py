@@ -85,6 +85,16 @@ def test_refuses_a_truncated_image(fmt, keep):
         check_image(data[: int(len(data) * keep)])
 
 
+def test_a_truncated_image_is_refused_after_the_pdf_engine_is_loaded():
+    # WeasyPrint turns on Pillow's LOAD_TRUNCATED_IMAGES when imported; the app
+    # imports it through platform.pdf_engine, which restores the strict default.
+    import mindlinks.contracts.rendering  # noqa: F401
+
+    data = encode(document_image(4), "JPEG")
+    with pytest.raises(ImageRejected, match="damaged or truncated"):
+        check_image(data[: len(data) // 2])
+
+
 def test_refuses_a_png_with_a_corrupted_chunk():
     data = bytearray(encode(document_image(5), "PNG"))
     data[len(data) // 2] ^= 0xFF

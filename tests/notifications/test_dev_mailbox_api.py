@@ -140,6 +140,8 @@ def production_client(app_context, session, data_dir, database_url) -> TestClien
         redis_url="redis://127.0.0.1:6379/0",  # never contacted: the test's limiter is kept
         ledger_private_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         kyc_provider="veriff",
+        signing_ca_p12_path=data_dir / "signing-ca.p12",
+        platform_seal_p12_path=data_dir / "platform-seal.p12",
         blob_keys='{"k1": "' + base64.b64encode(secrets.token_bytes(32)).decode() + '"}',
         run_worker_in_process=False,
     )

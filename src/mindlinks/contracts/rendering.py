@@ -33,8 +33,6 @@ from markupsafe import Markup, escape
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 from sqlalchemy.orm import Session
-from weasyprint import HTML  # type: ignore[import-untyped]
-from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
 
 from mindlinks.companies.repository import get_company
 from mindlinks.contracts import repository
@@ -44,6 +42,7 @@ from mindlinks.contracts.terms import load_payment_terms
 from mindlinks.identity.service import get_user
 from mindlinks.notifications.service import settings_for
 from mindlinks.platform.money import format_money
+from mindlinks.platform.pdf_engine import HTML, URLFetcher
 
 # CSS px (1/96 in) to PDF points (1/72 in).
 PX_TO_PT: Final = 0.75

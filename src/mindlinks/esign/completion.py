@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Final
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from weasyprint import HTML  # type: ignore[import-untyped]
-from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+
+from mindlinks.platform.pdf_engine import HTML, URLFetcher
 
 TEMPLATES_DIR: Final = Path(__file__).parent / "templates"
 TEMPLATE_NAME: Final = "certificate_of_completion.html"
