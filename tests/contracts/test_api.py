@@ -363,10 +363,16 @@ def test_a_contract_is_read_by_its_parties_only(
     problem(client.get(path, headers=headers_for(other_tenant.contractor)), 404)
     problem(client.get(path, headers=headers_for(make_user(session, role="admin"))), 404)
     problem(client.get("/api/contracts/01nosuchcontract0000000000", headers=owner_headers), 404)
-    for headers in (owner_headers, contractor_headers):
-        response = client.get(path, headers=headers)
-        assert response.status_code == 200
-        assert response.json() == draft
+    response = client.get(path, headers=owner_headers)
+    assert response.status_code == 200
+    assert response.json() == draft
+    # A draft is the client's working copy: its contractor sees it once it is sent.
+    problem(client.get(path, headers=contractor_headers), 404, "contract-not-found")
+    sent = client.post(path + "/send", headers=owner_headers)
+    assert sent.status_code == 200, sent.text
+    response = client.get(path, headers=contractor_headers)
+    assert response.status_code == 200
+    assert response.json() == sent.json()
 
 
 def test_admins_read_eor_contracts(
@@ -432,7 +438,8 @@ def test_a_draft_is_edited_and_revalidated(
     change = {"title": "Frontend work", "end_date": None, "variables": {"notice_days": 14}}
     problem(client.patch(path, json=change), 401)
     problem(client.patch(path, json=change, headers=stranger_headers), 404)
-    problem(client.patch(path, json=change, headers=contractor_headers), 403)
+    # The contractor does not see a draft at all (it is the client's working copy).
+    problem(client.patch(path, json=change, headers=contractor_headers), 404)
     response = client.patch(path, json=change, headers=owner_headers)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -476,7 +483,7 @@ def test_sending_fixes_the_pdf_and_its_hash(
     path = f"/api/contracts/{draft['id']}"
     problem(client.post(f"{path}/send"), 401)
     problem(client.post(f"{path}/send", headers=stranger_headers), 404)
-    problem(client.post(f"{path}/send", headers=contractor_headers), 403)
+    problem(client.post(f"{path}/send", headers=contractor_headers), 404)
     problem(client.get(f"{path}/document", headers=owner_headers), 409, "contract-not-sent")
 
     sent = _send(client, owner_headers, draft["id"])
@@ -534,7 +541,8 @@ def test_the_preview_is_the_html_of_the_pdf(
     path = f"/api/contracts/{draft['id']}/preview"
     problem(client.get(path), 401)
     problem(client.get(path, headers=stranger_headers), 404)
-    for headers in (owner_headers, contractor_headers):
+    problem(client.get(path, headers=contractor_headers), 404)
+    for headers in (owner_headers,):
         response = client.get(path, headers=headers)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html")

@@ -1,7 +1,8 @@
 """Queries of the contracts module.
 
 `readable_by(actor)` is the one statement that decides which contracts an actor
-may see: the staff (owner, members) of the client company, the contractor, and
+may see: the staff (owner, members) of the client company, the contractor (once
+it is sent), and
 for an `eor` contract the admins who countersign for the employer-of-record
 entity. Everything that loads a contract for someone goes through it, so "not
 yours" and "does not exist" answer alike (404).
@@ -38,7 +39,8 @@ def readable_by(actor: Actor) -> Select[Contract]:
     if actor.role == "client":
         return stmt.where(Contract.company_id.in_(staff_company_ids(actor.id)))
     if actor.role == "contractor":
-        return stmt.where(Contract.contractor_id == actor.id)
+        # A draft is the client's working copy: the contractor sees it once sent.
+        return stmt.where(Contract.contractor_id == actor.id, Contract.status != "draft")
     return stmt.where(false())
 
 
