@@ -67,6 +67,20 @@ WEB_WALK: dict[tuple[str, str], dict[str, str] | None] = {
         "decision": "approved",
         "reason": "looks fine",
     },
+    ("GET", "/contracts/{contract_id}"): None,
+    ("GET", "/contracts/{contract_id}/edit"): None,
+    ("GET", "/contracts/{contract_id}/sign"): None,
+    ("POST", "/contracts/{contract_id}/edit"): {"title": "X"},
+    ("POST", "/contracts/{contract_id}/preview"): {"title": "X"},
+    ("POST", "/contracts/{contract_id}/send"): {},
+    ("POST", "/admin/contracts/{contract_id}/reseal"): {},
+    ("POST", "/contracts/{contract_id}/void"): {"void_reason": "x"},
+    ("POST", "/contracts/{contract_id}/sign"): {
+        "consent": "yes",
+        "signature_type": "typed",
+        "typed_name": "X",
+    },
+    ("POST", "/contracts/{contract_id}/decline"): {"decline_reason": "x"},
 }
 # An invite token is a bearer capability, not a tenant's id: its preview is
 # public by design, and accepting it checks the signed-in email (403, API.md).

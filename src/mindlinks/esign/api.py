@@ -32,7 +32,8 @@ router = APIRouter(prefix="/api", tags=["esign"])
 
 Paging = Annotated[PageParams, Depends(page_params)]
 
-SIGN_PATHS: Final = (re.compile(r"/api/contracts/[^/]+/sign"),)
+# The API's sign call and the signing page's form both carry a drawn PNG.
+SIGN_PATHS: Final = (re.compile(r"(/api)?/contracts/[^/]+/sign"),)
 
 
 def sign_body_limit(max_signature_png_bytes: int) -> int:

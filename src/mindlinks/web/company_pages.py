@@ -20,7 +20,7 @@ from mindlinks.jobs.service import status_counts as job_status_counts
 from mindlinks.platform.context import ContextDep, SessionDep
 from mindlinks.platform.errors import Problem
 from mindlinks.platform.pagination import PageParams
-from mindlinks.web import kyc_pages
+from mindlinks.web import contract_pages, kyc_pages
 from mindlinks.web.charts import bar_chart
 from mindlinks.web.shell import (
     CSRF_CHECKED,
@@ -117,6 +117,7 @@ def dashboard(request: Request, session: SessionDep, actor: SignedInActor) -> Re
                 ("queued", "running", "done", "dead"),
             ),
         ]
+    context.update(contract_pages.dashboard_context(request, session, actor))
     return render(request, template, context)
 
 
