@@ -8,16 +8,17 @@ it, so "not visible" and "does not exist" always answer alike (404).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mindlinks.companies.errors import CompanyNotFound
 from mindlinks.companies.models import Company, CompanyLink, Invite
+from mindlinks.identity.models import User
 from mindlinks.platform.hashing import token_hash
 
 if TYPE_CHECKING:
@@ -144,3 +145,21 @@ def pending_invite_for(session: Session, company_id: str, email_normalized: str)
 
 def invites_of(company_id: str) -> Select[Invite]:
     return select(Invite).where(Invite.company_id == company_id)
+
+
+def linked_contractors(
+    session: Session, company_ids: Sequence[str]
+) -> Sequence[tuple[str, str, str, str]]:
+    """(company id, user id, full name, email) of each contractor linked to these
+    companies, by name."""
+    rows = session.execute(
+        select(CompanyLink.company_id, User.id, User.full_name, User.email)
+        .join(User, User.id == CompanyLink.user_id)
+        .where(
+            CompanyLink.company_id.in_(list(company_ids)),
+            CompanyLink.relation == "contractor",
+            User.role == "contractor",
+        )
+        .order_by(func.lower(User.full_name), User.id)
+    ).all()
+    return [(row[0], row[1], row[2], row[3]) for row in rows]

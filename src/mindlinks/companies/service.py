@@ -23,6 +23,7 @@ module) and are re-exported here, so other modules only ever import
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -263,3 +264,22 @@ def verification_counts(session: Session, actor: Actor) -> dict[str, int]:
         select(Company.verification_status, func.count()).group_by(Company.verification_status)
     ).all()
     return {status: count for status, count in rows}
+
+
+@dataclass(frozen=True)
+class LinkedContractor:
+    company_id: str
+    user_id: str
+    full_name: str
+    email: str
+
+
+def linked_contractors(session: Session, company_ids: Sequence[str]) -> list[LinkedContractor]:
+    """The contractors linked to these companies, by name: whom a client may put on
+    a contract."""
+    return [
+        LinkedContractor(company_id, user_id, full_name, email)
+        for company_id, user_id, full_name, email in repository.linked_contractors(
+            session, company_ids
+        )
+    ]

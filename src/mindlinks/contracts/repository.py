@@ -209,3 +209,8 @@ def bump_draft(session: Session, contract_id: str, expected_revision: int, **val
     )
     changed: bool = result.rowcount == 1  # type: ignore[attr-defined]
     return changed
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Contract.status, func.count()).group_by(Contract.status)).all()
+    return {status: count for status, count in rows}

@@ -269,6 +269,11 @@ def contract_preview_html(session: Session, contract: Contract) -> str:
 
 
 # `contract:<id>` ledger subjects: whoever can load the contract reads its entries.
+def status_counts(session: Session) -> dict[str, int]:
+    """Contracts per status over the whole platform (the admin dashboard's chart)."""
+    return repository.status_counts(session)
+
+
 def _contract_readable(session: Session, actor: Actor, contract_id: str) -> bool:
     return (
         session.scalar(

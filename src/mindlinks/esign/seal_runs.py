@@ -44,6 +44,7 @@ from mindlinks.jobs.worker import MAX_BACKOFF_SECONDS, backoff_seconds
 from mindlinks.ledger.service import seq_of
 from mindlinks.platform.clock import now
 from mindlinks.platform.context import AppContext
+from mindlinks.platform.ids import new_id
 
 log = structlog.get_logger(__name__)
 
@@ -186,3 +187,19 @@ def queue_unsealed(session: Session, *, limit: int = SWEEP_LIMIT) -> int:
     if queued:
         log.warning("esign_unsealed_contracts_queued", count=queued)
     return queued
+
+
+def retry_sealing_now(session: Session, contract: Contract) -> bool:
+    """An operator's "try again now": queue a round under a fresh key, since earlier
+    rounds' jobs (done, dead, or waiting out their backoff) must not swallow it.
+    False when the contract is sealed already."""
+    if contract.sealed_sha256 is not None:
+        return False
+    enqueue(
+        session,
+        SEAL_JOB,
+        {"contract_id": contract.id},
+        key=f"{seal_key(contract.id, contract.seal_attempts)}:admin-{new_id()}",
+    )
+    log.info("esign_seal_retry_requested", contract_id=contract.id)
+    return True

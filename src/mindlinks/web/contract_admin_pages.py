@@ -14,21 +14,19 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mindlinks.companies.repository import get_company
+from mindlinks.contracts import service as contracts_service
 from mindlinks.contracts.models import Contract
 from mindlinks.contracts.repository import eor_contract_ids, load_readable
 from mindlinks.contracts.states import STATUSES
 from mindlinks.esign import service as esign
-from mindlinks.esign.notices import SEAL_JOB, seal_key
 from mindlinks.esign.seal_job import unsealed_contracts
+from mindlinks.esign.seal_runs import retry_sealing_now
 from mindlinks.identity.auth import Actor, require_role
-from mindlinks.jobs.service import enqueue
 from mindlinks.platform.context import ContextDep, SessionDep
 from mindlinks.platform.errors import NotFound
-from mindlinks.platform.ids import new_id
 from mindlinks.platform.pagination import PageParams
 from mindlinks.web import contract_views as views
 from mindlinks.web.charts import BarChart, bar_chart
@@ -168,28 +166,14 @@ def reseal(
     contract = session.get(Contract, contract_id)
     if contract is None:
         raise NotFound(f"There is no contract {contract_id}.")
-    if contract.sealed_sha256 is not None:
+    if not retry_sealing_now(session, contract):
         flash(request, f"“{contract.title}” is sealed already.", "info")
         return redirect(request, UNSEALED_URL)
-    # A fresh key: the earlier rounds' jobs (done, dead, or waiting out their
-    # backoff) must not swallow an operator's request to try now.
-    enqueue(
-        session,
-        SEAL_JOB,
-        {"contract_id": contract.id},
-        key=f"{seal_key(contract.id, contract.seal_attempts)}:admin-{new_id()}",
-    )
     flash(request, f"A new sealing attempt for “{contract.title}” is queued.")
     return redirect(request, UNSEALED_URL)
 
 
 # --- the admin dashboard's numbers ----------------------------------------------------------
-
-
-def status_counts(session: Session) -> dict[str, int]:
-    """Contracts per status over the whole platform."""
-    rows = session.execute(select(Contract.status, func.count()).group_by(Contract.status)).all()
-    return {status: count for status, count in rows}
 
 
 def status_chart(counts: Mapping[str, int]) -> BarChart:
@@ -205,5 +189,5 @@ def dashboard_context(
     return {
         "contracts_awaiting_countersignature": len(waiting),
         "contracts_unsealed": len(unsealed_contracts(session, stuck_after_seconds)),
-        "contract_chart": status_chart(status_counts(session)),
+        "contract_chart": status_chart(contracts_service.status_counts(session)),
     }

@@ -15,18 +15,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mindlinks.companies.models import CompanyLink
 from mindlinks.companies.repository import get_company, staff_company_ids
+from mindlinks.companies.service import linked_contractors
 from mindlinks.config import Settings
 from mindlinks.contracts import repository
 from mindlinks.contracts.models import Contract, ContractTemplate
 from mindlinks.contracts.schemas import next_signer_roles
 from mindlinks.contracts.states import SIGNABLE_STATUSES, STATUSES
 from mindlinks.identity.auth import Actor
-from mindlinks.identity.models import User
 from mindlinks.identity.service import get_user
 from mindlinks.ledger import repository as ledger_repository
 from mindlinks.ledger.checkpoints import latest_checkpoint
@@ -423,27 +421,16 @@ class CompanyChoice:
 def company_choices(session: Session, actor: Actor) -> list[CompanyChoice]:
     """The companies the client works for, each with its linked contractors.
 
-    The companies module has no listing of a company's contractors yet, so the
-    links are read here; `drafts._linked_contractor` stays the rule that decides.
+    `drafts._linked_contractor` stays the rule that decides on create.
     """
     companies = [
         get_company(session, company_id)
         for company_id in session.scalars(staff_company_ids(actor.id)).all()
     ]
     companies.sort(key=lambda c: (c.legal_name.casefold(), c.id))
-    linked = session.execute(
-        select(CompanyLink.company_id, User.id, User.full_name, User.email)
-        .join(User, User.id == CompanyLink.user_id)
-        .where(
-            CompanyLink.company_id.in_([c.id for c in companies]),
-            CompanyLink.relation == "contractor",
-            User.role == "contractor",
-        )
-        .order_by(func.lower(User.full_name), User.id)
-    ).all()
     by_company: dict[str, list[tuple[str, str, str]]] = {c.id: [] for c in companies}
-    for company_id, user_id, full_name, email in linked:
-        by_company[company_id].append((user_id, full_name, email))
+    for linked in linked_contractors(session, [c.id for c in companies]):
+        by_company[linked.company_id].append((linked.user_id, linked.full_name, linked.email))
     return [
         CompanyChoice(c.id, c.legal_name, c.verification_status, by_company[c.id])
         for c in companies
