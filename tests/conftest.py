@@ -23,11 +23,16 @@ from sqlalchemy.orm import Session
 from mindlinks.app import create_app
 from mindlinks.config import Settings
 from mindlinks.db import make_engine
+from mindlinks.jobs.registry import load_task_modules
 from mindlinks.migrations.publish import upgrade_and_publish
 from mindlinks.platform.context import AppContext, build_context, get_session
 from mindlinks.platform.errors import Problem
 
 TEST_DATABASE_URL = os.environ.get("MINDLINKS_TEST_DATABASE_URL", "")
+
+# Services queue jobs by name; every module's handlers are registered, as in the app,
+# whichever test file runs alone.
+load_task_modules()
 
 
 def reset_postgres_schema(engine: Engine) -> None:

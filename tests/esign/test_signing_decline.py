@@ -66,9 +66,18 @@ def test_a_party_that_signed_cannot_decline(session, deal):
 def test_only_a_contract_waiting_for_signatures_can_be_declined(session, deal, status):
     deal.contract.status = status
     session.flush()
+    # The contractor does not see a draft at all; its client is refused with the state.
+    party = deal.client if status == "draft" else deal.contractor
     with pytest.raises(ContractNotDeclinable) as caught:
-        decline_contract(session, actor(deal.contractor), deal.contract.id, reason=REASON)
+        decline_contract(session, actor(party), deal.contract.id, reason=REASON)
     assert caught.value.extra["current_status"] == status
+
+
+def test_the_contractor_cannot_decline_a_draft_they_cannot_see(session, deal):
+    deal.contract.status = "draft"
+    session.flush()
+    with pytest.raises(ContractNotFound):
+        decline_contract(session, actor(deal.contractor), deal.contract.id, reason=REASON)
 
 
 def test_a_declined_contract_cannot_be_signed(session, deal):
