@@ -4,17 +4,19 @@ Every figure comes with a baseline measured in the same run on the same database
 so the ratio is the number that travels across machines:
 
 - appends (`append_entries`, one committed transaction per append or per batch of
-  100; durable: `synchronous_commit` on for PostgreSQL, and on PostgreSQL a
-  transaction's commit returns only once its entries are integrated, i.e. have
-  their seq) against plain INSERTs of rows of the same size (same entry byte
-  length, the same columns) into an unindexed table without a primary key,
-  committed the same way by the same number of writers, on PostgreSQL and on
-  SQLite. Single appends on PostgreSQL run with 1, 4 and 8 concurrent writers
-  (threads of one process, like the app's request threads; BENCH_PG_WRITERS),
-  whose commits group; SQLite, one writer at a time by design, with one. Each
-  measurement alternates two halves of ledger and plain work, so drift on a
-  shared machine hits both. Integration lag is the time from a caller's commit to
-  its entries having their seq (PostgreSQL's after-commit integration);
+  100) against plain INSERTs of rows of the same size (same entry byte length, the
+  same columns) into an unindexed table without a primary key, committed the same
+  way by the same number of writers, on PostgreSQL and on SQLite. Durable: on
+  PostgreSQL `synchronous_commit` is on and the caller's commit is fsynced; the
+  engine's sequencer thread then gives the entries their seq, and an entry counts
+  only once it has one (the clock stops when the sequencer has caught up). SQLite
+  runs as the app runs it (`synchronous=NORMAL`) and with `synchronous=FULL`
+  (BENCH_SQLITE_SYNC). Single appends on PostgreSQL run with 1, 8, 16 and 32
+  concurrent writers (threads of one process, like the app's request threads;
+  BENCH_PG_WRITERS), whose commits group; SQLite, one writer at a time by design,
+  with one. Each measurement alternates two halves of ledger and plain work, so
+  drift on a shared machine hits both. Integration lag is the time from a caller's
+  commit to the end of the sequencer pass that gave its entries their seq;
 - inclusion and consistency proofs read from the database with a session, on a
   ledger of BENCH_LEDGER_SIZE entries (default 10^6) built with large batches;
 - `verify_ledger` over that ledger against a bare `hashlib.sha256` loop over the
@@ -23,11 +25,15 @@ so the ratio is the number that travels across machines:
 Each part uses a fresh database of its own (PostgreSQL: created and dropped here;
 SQLite: a temporary file), migrated with `mindlinks.migrations.runner.upgrade`.
 
-Run alone with `python -m bench.ledger`, or with everything else via `make bench`.
+Run alone with `python -m bench.ledger [--part appends|proofs] [--only WORDS]`, or
+with everything else via `make bench`.
 """
 
 from __future__ import annotations
 
+import argparse
+import bisect
+import collections
 import hashlib
 import json
 import os
@@ -62,7 +68,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mindlinks.db import UTCDateTime, make_engine, make_session_factory, transaction
-from mindlinks.ledger import repository
+from mindlinks.ledger import repository, sequencer
 from mindlinks.ledger.canonical import encode_entry, format_recorded_at
 from mindlinks.ledger.service import NewEntry, append_entries, entry_object, verify_ledger
 from mindlinks.migrations.runner import upgrade
@@ -74,19 +80,19 @@ ADMIN_URL = os.environ.get(
 BENCH_DB = os.environ.get("BENCH_PG_DB", "mindlinks_bench_ledger")
 LEDGER_SIZE = int(os.environ.get("BENCH_LEDGER_SIZE", "1000000"))
 RESULTS = Path(__file__).parent / "results"
-console = Console()
+console = Console(width=int(os.environ.get("COLUMNS", "180")))
 
 # -- databases ----------------------------------------------------------------------
 
 
 @contextmanager
-def postgres_database(name: str = BENCH_DB) -> Iterator[Engine]:
+def postgres_database(name: str = BENCH_DB, pool_size: int = 10) -> Iterator[Engine]:
     """A fresh, migrated PostgreSQL database, dropped afterwards."""
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         conn.execute(sql(f"CREATE DATABASE {name}"))
-    engine = make_engine(ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    engine = make_engine(ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", pool_size=pool_size)
     try:
         upgrade(engine)
         yield engine
@@ -98,10 +104,13 @@ def postgres_database(name: str = BENCH_DB) -> Iterator[Engine]:
 
 
 @contextmanager
-def sqlite_database() -> Iterator[Engine]:
-    """A fresh, migrated SQLite file (WAL, synchronous=NORMAL, as the app runs it)."""
+def sqlite_database(configure: Callable[[Engine], None] | None = None) -> Iterator[Engine]:
+    """A fresh, migrated SQLite file (WAL, synchronous=NORMAL, as the app runs it;
+    `configure` may change the engine before its first connection)."""
     with tempfile.TemporaryDirectory(prefix="mindlinks-bench-") as folder:
         engine = make_engine(f"sqlite:///{folder}/ledger.db")
+        if configure is not None:
+            configure(engine)
         try:
             upgrade(engine)
             yield engine
@@ -202,8 +211,8 @@ def plain_rows(items: list[NewEntry], seed: int) -> list[dict[str, Any]]:
 
 # -- append throughput ----------------------------------------------------------------
 
-PG_WRITERS = tuple(int(w) for w in os.environ.get("BENCH_PG_WRITERS", "1,4,8").split(","))
-COMMITTED_AT = "bench.committed_at"
+PG_WRITERS = tuple(int(w) for w in os.environ.get("BENCH_PG_WRITERS", "1,8,16,32").split(","))
+SQLITE_SYNC = tuple(os.environ.get("BENCH_SQLITE_SYNC", "NORMAL,FULL").split(","))
 
 
 @dataclass
@@ -212,15 +221,26 @@ class AppendResult:
     mode: str  # "single" or "batch of 100"
     writers: int
     n: int
+    # Entries appended AND integrated per second: the clock stops when the last
+    # entry has its seq (PostgreSQL: when the sequencer has caught up).
     ledger_per_s: float
     plain_per_s: float
     mean_entry_bytes: float
     # From the caller's commit to its entries having a seq (PostgreSQL: the
-    # after-commit integration; SQLite integrates inside the transaction: 0).
+    # background sequencer; SQLite integrates inside the transaction: 0).
     lag_p50_ms: float
     lag_p99_ms: float
     # Diagnostic (batches only): plain rows into a table indexed like ledger_entries.
     indexed_per_s: float | None = None
+    # The callers' view: appends whose commit had returned, per second.
+    committed_per_s: float = 0.0
+    # PostgreSQL's sequencer: passes run, mean entries per pass, entries per second
+    # of pass time (its capacity; it keeps up while this exceeds ledger_per_s).
+    passes: int = 0
+    mean_batch: float = 0.0
+    sequencer_per_s: float = 0.0
+    sqlite_synchronous: str | None = None
+    load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     ratio: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -230,13 +250,6 @@ class AppendResult:
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _stamp_commit(session: Session) -> None:
-    # Runs before the ledger's own after-commit listener (inserted first): the
-    # moment the caller's data is committed, before its integration starts.
-    if not session.in_nested_transaction():
-        session.info[COMMITTED_AT] = time.perf_counter()
 
 
 def _run_writers(writers: int, work: list[list[Any]], run: Callable[[list[Any]], None]) -> float:
@@ -266,6 +279,20 @@ def _run_writers(writers: int, work: list[list[Any]], run: Callable[[list[Any]],
     return seconds
 
 
+def _lags(
+    commits: list[tuple[int, float]], history: list[tuple[int, float, float, int]]
+) -> list[float]:
+    """Per committed append (its sequencer ticket, commit time): the seconds until the
+    end of the first sequencer pass that covered its ticket."""
+    covered = [target for target, _, _, _ in history]
+    lags = []
+    for ticket, committed in commits:
+        at = bisect.bisect_left(covered, ticket)
+        if at < len(history):
+            lags.append(history[at][2] - committed)
+    return lags
+
+
 def measure_appends(
     engine: Engine, database: str, n: int, batch: int, writers: int = 1
 ) -> AppendResult:
@@ -286,14 +313,18 @@ def measure_appends(
     rows = plain_rows(items, seed=batch)
     insert = PLAIN.insert()
     insert_indexed = INDEXED.insert()
-    lags: list[float] = []
+    queues = database == "postgresql"
+    worker = sequencer.background(engine) if queues else None
+    commits: list[tuple[int, float]] = []
 
     def ledger(chunk: list[NewEntry]) -> None:
         session = factory()
         try:
             append_entries(session, chunk)
-            session.commit()  # PostgreSQL: the entries have their seq when this returns
-            lags.append(time.perf_counter() - session.info.pop(COMMITTED_AT))
+            session.commit()  # PostgreSQL: returns before the sequencer's pass
+            committed = time.perf_counter()
+            if queues:
+                commits.append((session.info[sequencer.TICKET_KEY], committed))
         finally:
             session.close()
 
@@ -311,11 +342,19 @@ def measure_appends(
     with transaction(factory) as s:
         append_entries(s, entries(10, seed=0))
         s.connection().execute(insert, rows[:10])
+    if worker is not None:
+        worker.wait(timeout=60)
+        worker.history = collections.deque()
+    passes_before = worker.passes if worker else 0
     ledger_chunks, plain_chunks = list(_chunks(items, batch)), list(_chunks(rows, batch))
     half = len(ledger_chunks) // 2
-    ledger_seconds = plain_seconds = indexed_seconds = 0.0
+    ledger_seconds = committed_seconds = plain_seconds = indexed_seconds = 0.0
     for part in (slice(0, half), slice(half, None)):
-        ledger_seconds += _run_writers(writers, ledger_chunks[part], ledger)
+        started = time.perf_counter()
+        committed_seconds += _run_writers(writers, ledger_chunks[part], ledger)
+        if worker is not None:  # the clock stops when every entry has its seq
+            assert worker.wait(timeout=120), "the sequencer did not catch up"
+        ledger_seconds += time.perf_counter() - started
         plain_seconds += _run_writers(writers, plain_chunks[part], plain)
         if indexed:
             indexed_seconds += _run_writers(writers, plain_chunks[part], plain_indexed)
@@ -324,7 +363,23 @@ def measure_appends(
         assert repository.head_size(session) == n + 10 + ledger_before
     mean_bytes = statistics.fmean(len(r["entry_bytes"]) for r in rows)
     mode = "single" if batch == 1 else f"batch of {batch}"
-    lag_ms = [lag * 1000 for lag in lags] if database == "postgresql" else [0.0]
+    passes = mean_batch = sequencer_rate = 0.0
+    lag_ms = [0.0]
+    if worker is not None and worker.history is not None:
+        history = list(worker.history)
+        worker.history = None
+        lag_ms = [lag * 1000 for lag in _lags(commits, history)]
+        passes = worker.passes - passes_before
+        busy = sum(end - begin for _, begin, end, _ in history)
+        counted = sum(count for *_, count in history)
+        mean_batch = counted / passes if passes else 0.0
+        sequencer_rate = counted / busy if busy else 0.0
+    synchronous = None
+    if database == "sqlite":
+        with engine.connect() as conn:
+            level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar() or 0)
+            synchronous = ("OFF", "NORMAL", "FULL", "EXTRA")[level]
+    load = os.getloadavg()
     return AppendResult(
         database,
         mode,
@@ -336,29 +391,70 @@ def measure_appends(
         round(_percentile(lag_ms, 0.50), 3),
         round(_percentile(lag_ms, 0.99), 3),
         n / indexed_seconds if indexed else None,
+        committed_per_s=n / committed_seconds,
+        passes=int(passes),
+        mean_batch=round(mean_batch, 1),
+        sequencer_per_s=round(sequencer_rate),
+        sqlite_synchronous=synchronous,
+        load=(round(load[0], 2), round(load[1], 2), round(load[2], 2)),
     )
 
 
-def append_benchmarks() -> list[AppendResult]:
-    plan = [
-        *(("postgresql", int(os.environ.get("BENCH_PG_SINGLE", "6000")), 1, w) for w in PG_WRITERS),
-        ("postgresql", int(os.environ.get("BENCH_PG_BATCHED", "50000")), 100, 1),
-        ("sqlite", int(os.environ.get("BENCH_SQLITE_SINGLE", "20000")), 1, 1),
-        ("sqlite", int(os.environ.get("BENCH_SQLITE_BATCHED", "50000")), 100, 1),
+SQLITE_AUTOCHECKPOINT = os.environ.get("BENCH_SQLITE_AUTOCHECKPOINT")
+"""A `wal_autocheckpoint` (pages) to try instead of SQLite's default 1,000 (a
+`mindlinks.db` setting: a diagnostic, off by default)."""
+
+
+def _sqlite_synchronous(level: str) -> Callable[[Engine], None]:
+    pragmas = [f"PRAGMA synchronous={level}"]
+    if SQLITE_AUTOCHECKPOINT:
+        pragmas.append(f"PRAGMA wal_autocheckpoint={int(SQLITE_AUTOCHECKPOINT)}")
+
+    def configure(dbapi: Any, _record: Any) -> None:
+        for pragma in pragmas:
+            dbapi.execute(pragma)
+
+    def apply(engine: Engine) -> None:
+        # After the app's own connect listener (which sets NORMAL): the variant.
+        event.listen(engine, "connect", configure)
+
+    return apply
+
+
+def append_plan() -> list[tuple[str, int, int, int, str | None]]:
+    """(database, entries, entries per transaction, writers, SQLite synchronous)."""
+    single = int(os.environ.get("BENCH_PG_SINGLE", "6000"))
+    sqlite_single = int(os.environ.get("BENCH_SQLITE_SINGLE", "20000"))
+    sqlite_batched = int(os.environ.get("BENCH_SQLITE_BATCHED", "50000"))
+    return [
+        *(("postgresql", single * max(1, w // 8), 1, w, None) for w in PG_WRITERS),
+        ("postgresql", int(os.environ.get("BENCH_PG_BATCHED", "50000")), 100, 1, None),
+        *(("sqlite", sqlite_single, 1, 1, level) for level in SQLITE_SYNC),
+        *(("sqlite", sqlite_batched, 100, 1, level) for level in SQLITE_SYNC),
     ]
-    event.listen(Session, "after_commit", _stamp_commit, insert=True)
+
+
+def append_benchmarks(only: str | None = None) -> list[AppendResult]:
+    """Every append measurement (or those whose label contains `only`)."""
     results = []
-    try:
-        for database, n, batch, writers in plan:
-            opener = postgres_database if database == "postgresql" else sqlite_database
-            with opener() as engine:
-                console.print(
-                    f"appending {n} entries to {database}, {batch} per transaction, "
-                    f"{writers} writer(s) …"
-                )
-                results.append(measure_appends(engine, database, n, batch, writers))
-    finally:
-        event.remove(Session, "after_commit", _stamp_commit)
+    for database, n, batch, writers, level in append_plan():
+        label = f"{database} {'single' if batch == 1 else 'batch'} w{writers} {level or ''}"
+        if only and not all(word in label for word in only.split()):
+            continue
+        if database == "postgresql":
+            # Every writer holds a pooled connection; the sequencer takes one more.
+            opener = postgres_database(pool_size=writers + 4)
+        else:
+            opener = sqlite_database(configure=_sqlite_synchronous(level or "NORMAL"))
+        with opener as engine:
+            console.print(
+                f"appending {n} entries to {database}, {batch} per transaction, "
+                f"{writers} writer(s){f', synchronous={level}' if level else ''} "
+                f"(load {os.getloadavg()[0]:.2f}) …"
+            )
+            result = measure_appends(engine, database, n, batch, writers)
+            results.append(result)
+            print_appends([result])
     return results
 
 
@@ -374,6 +470,7 @@ class ProofResult:
     p99_ms: float
     max_ms: float
     max_hashes: int
+    load: float = 0.0
 
 
 @dataclass
@@ -397,7 +494,7 @@ class BigLedgerResult:
     build_seconds: float
     build_per_s: float
     proofs: list[ProofResult]
-    verify: VerifyResult
+    verify: VerifyResult | None
 
 
 def build_ledger(factory: sessionmaker[Session], size: int, batch: int) -> float:
@@ -419,6 +516,8 @@ def build_ledger(factory: sessionmaker[Session], size: int, batch: int) -> float
                 s.expunge_all()
             done += len(chunk)
             progress.update(task, completed=done)
+    # PostgreSQL: the clock stops when the sequencer has integrated everything.
+    sequencer.wait_integrated(factory.kw["bind"], timeout=600)
     return time.perf_counter() - started
 
 
@@ -459,6 +558,7 @@ def time_proofs(
                     round(_percentile(timings, 0.99), 3),
                     round(max(timings), 3),
                     longest,
+                    round(os.getloadavg()[0], 2),
                 )
             )
             session.rollback()
@@ -495,7 +595,9 @@ def time_verification(factory: sessionmaker[Session], size: int) -> VerifyResult
     )
 
 
-def big_ledger_benchmark(size: int = LEDGER_SIZE, batch: int = 5000) -> BigLedgerResult:
+def big_ledger_benchmark(
+    size: int = LEDGER_SIZE, batch: int = 5000, *, verify: bool = True
+) -> BigLedgerResult:
     with postgres_database() as engine:
         factory = make_session_factory(engine)
         build = build_ledger(factory, size, batch)
@@ -503,46 +605,66 @@ def big_ledger_benchmark(size: int = LEDGER_SIZE, batch: int = 5000) -> BigLedge
             conn.exec_driver_sql("VACUUM ANALYZE ledger_entries")
             conn.exec_driver_sql("VACUUM ANALYZE ledger_nodes")
         proofs = time_proofs(factory, size, inclusions=2000, consistencies=500)
-        console.print("verifying the whole ledger …")
-        verify = time_verification(factory, size)
-    return BigLedgerResult(size, batch, round(build, 1), size / build, proofs, verify)
+        verified = None
+        if verify:
+            console.print("verifying the whole ledger …")
+            verified = time_verification(factory, size)
+    return BigLedgerResult(size, batch, round(build, 1), size / build, proofs, verified)
 
 
 # -- output -------------------------------------------------------------------------
 
 
-def print_tables(appends: list[AppendResult], big: BigLedgerResult) -> None:
+def print_appends(appends: list[AppendResult]) -> None:
     table = RichTable(title="Ledger appends vs plain INSERTs (same run, same database)")
-    columns = ("database", "mode", "writers", "n", "entry bytes", "ledger/s", "plain/s")
-    for name in (*columns, "ratio", "lag p50 ms", "lag p99 ms", "indexed plain/s"):
+    columns = ("database", "mode", "writers", "n", "ledger/s", "committed/s", "plain/s")
+    more = ("ratio", "lag p50/p99 ms", "passes", "batch", "sequencer/s", "indexed/s", "load")
+    for name in (*columns, *more):
         table.add_column(name, justify="left" if name in ("database", "mode") else "right")
     for r in appends:
+        database = r.database
+        if r.sqlite_synchronous is not None:
+            database += f" ({r.sqlite_synchronous})"
         table.add_row(
-            r.database,
+            database,
             r.mode,
             str(r.writers),
             str(r.n),
-            f"{r.mean_entry_bytes:.0f}",
             f"{r.ledger_per_s:,.0f}",
+            f"{r.committed_per_s:,.0f}",
             f"{r.plain_per_s:,.0f}",
             f"{r.ratio:.2f}",
-            f"{r.lag_p50_ms}",
-            f"{r.lag_p99_ms}",
+            f"{r.lag_p50_ms} / {r.lag_p99_ms}",
+            str(r.passes or ""),
+            f"{r.mean_batch}" if r.passes else "",
+            f"{r.sequencer_per_s:,.0f}" if r.passes else "",
             "" if r.indexed_per_s is None else f"{r.indexed_per_s:,.0f}",
+            f"{r.load[0]:.2f}",
         )
-    console.print(table, width=150)
+    console.print(table, width=170)
+
+
+def print_big(big: BigLedgerResult) -> None:
     console.print(
         f"built a {big.size:,}-entry PostgreSQL ledger in {big.build_seconds:.1f} s "
         f"({big.build_per_s:,.0f} entries/s, {big.batch} per transaction)"
     )
     proofs = RichTable(title=f"Proofs from the database at tree size {big.size:,}")
-    for name in ("proof", "count", "p50 ms", "p99 ms", "max ms", "max hashes"):
+    for name in ("proof", "count", "p50 ms", "p99 ms", "max ms", "max hashes", "load"):
         proofs.add_column(name, justify="left" if name == "proof" else "right")
     for p in big.proofs:
         proofs.add_row(
-            p.kind, str(p.count), f"{p.p50_ms}", f"{p.p99_ms}", f"{p.max_ms}", str(p.max_hashes)
+            p.kind,
+            str(p.count),
+            f"{p.p50_ms}",
+            f"{p.p99_ms}",
+            f"{p.max_ms}",
+            str(p.max_hashes),
+            f"{p.load:.2f}",
         )
     console.print(proofs)
+    if big.verify is None:
+        return
     v = big.verify
     verify = RichTable(title="Full verification vs raw hashlib SHA-256 over the same bytes")
     for name in ("entries", "ok", "seconds", "verify entries/s", "sha256 entries/s", "ratio"):
@@ -558,23 +680,47 @@ def print_tables(appends: list[AppendResult], big: BigLedgerResult) -> None:
     console.print(verify)
 
 
-def save(appends: list[AppendResult], big: BigLedgerResult) -> dict[str, Any]:
+def save(appends: list[AppendResult], big: BigLedgerResult | None) -> dict[str, Any]:
     record = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "appends": [asdict(r) for r in appends],
-        "big_ledger": asdict(big),
+        "big_ledger": None if big is None else asdict(big),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ledger.json").write_text(json.dumps(record, indent=2))
     return record
 
 
-def main() -> tuple[list[AppendResult], BigLedgerResult]:
-    appends = append_benchmarks()
-    big = big_ledger_benchmark()
-    print_tables(appends, big)
+def main(argv: list[str] | None = None) -> tuple[list[AppendResult], BigLedgerResult | None]:
+    parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__)
+    parser.add_argument(
+        "--part",
+        choices=("all", "appends", "proofs"),
+        default="all",
+        help="appends only, the big ledger (proofs and verification) only, or both",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="append measurements whose label has all these words, e.g. "
+        "'postgresql single w16' or 'sqlite batch FULL' (implies --part appends)",
+    )
+    parser.add_argument(
+        "--no-verify", action="store_true", help="skip the big ledger's full verification"
+    )
+    args = parser.parse_args(argv)
+    if args.only:
+        args.part = "appends"
+    appends = append_benchmarks(args.only) if args.part in ("all", "appends") else []
+    big = None
+    if args.part in ("all", "proofs") and LEDGER_SIZE:
+        big = big_ledger_benchmark(verify=not args.no_verify)
+    if appends:
+        print_appends(appends)
+    if big is not None:
+        print_big(big)
     save(appends, big)
     return appends, big
 

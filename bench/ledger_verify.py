@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.ledger import postgres_database, sqlite_database
 from mindlinks.db import make_session_factory, transaction
-from mindlinks.ledger import repository
+from mindlinks.ledger import repository, sequencer
 from mindlinks.ledger.integrity import verify_ledger
 from mindlinks.ledger.service import NewEntry, append_entries
 
@@ -53,7 +53,7 @@ PG_DATABASE = "mindlinks_bench_verify"
 LEDGER_SIZE = int(os.environ.get("BENCH_LEDGER_SIZE", "1000000"))
 BATCH = int(os.environ.get("BENCH_VERIFY_BATCH", "5000"))
 RESULTS = Path(__file__).parent / "results"
-console = Console()
+console = Console(width=int(os.environ.get("COLUMNS", "150")))
 
 KINDS = ("contract.signed", "payment.received", "invoice.issued", "mandate.granted")
 
@@ -123,6 +123,8 @@ def build(factory: sessionmaker[Session], size: int, label: str) -> float:
                 session.expunge_all()
             done += len(chunk)
             progress.update(task, completed=done)
+    # PostgreSQL: the clock stops when the sequencer has integrated everything.
+    sequencer.wait_integrated(factory.kw["bind"], timeout=600)
     seconds = time.perf_counter() - started
     with factory() as session:
         head = repository.head_size(session)

@@ -36,7 +36,7 @@ def test_concurrent_writers_build_one_gapless_valid_tree(scratch_engine: Engine)
     factory = make_session_factory(scratch_engine)
     start = threading.Barrier(writers)
     errors: list[BaseException] = []
-    late: list[int] = []  # pending ids without a seq once their append returned
+    late: list[int] = []  # pending ids without a seq once their integration was done
     appended: list[int] = []
 
     def write(w: int) -> None:
@@ -50,7 +50,7 @@ def test_concurrent_writers_build_one_gapless_valid_tree(scratch_engine: Engine)
                                 session, "test.concurrent", f"writer:{w}", f"user:w{w}", {"i": i}
                             )
                         ]
-                    check(done)
+                    check(done, session.info.get(sequencer.TICKET_KEY))
             else:  # batches, one transaction each
                 for b in range(0, per_writer, BATCH):
                     batch = [
@@ -59,13 +59,18 @@ def test_concurrent_writers_build_one_gapless_valid_tree(scratch_engine: Engine)
                     ]
                     with transaction(factory) as session:
                         done = append_entries(session, batch)
-                    check(done)
+                    check(done, session.info.get(sequencer.TICKET_KEY))
         except BaseException as exc:
             errors.append(exc)
 
-    def check(done: list) -> None:
-        # After the commit returns, every entry has its seq (integrated by this
-        # commit's hook or by a racing one).
+    worker = sequencer.background(scratch_engine)
+
+    def check(done: list, ticket: int | None) -> None:
+        # The commit returned before its integration (PostgreSQL); once the
+        # engine's sequencer ran a pass covering its ticket, every entry has its
+        # seq (SQLite: at once).
+        if ticket is not None:
+            assert worker.wait(ticket, timeout=60)
         with factory() as session:
             for entry in done:
                 appended.append(entry.pending_id)

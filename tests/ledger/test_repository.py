@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+import re
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, select
 
-from mindlinks.ledger import repository
+from mindlinks.ledger import repository, store
 from mindlinks.ledger.errors import (
     InvalidConsistencyRange,
     LedgerStateCorrupt,
@@ -26,19 +27,28 @@ def leaves(session) -> list[bytes]:
 
 
 @contextmanager
-def statements(session):
-    """Record (sql, number of bound parameters) of each statement the session runs."""
+def statements(session, monkeypatch):
+    """Record (sql, number of bound parameters) of each statement the session runs,
+    through SQLAlchemy or on its driver connection (`store._node_rows`)."""
     seen: list[tuple[str, int]] = []
     connection = session.connection()
 
     def record(conn, cursor, sql, params, context, executemany):
         seen.append((sql, len(params) if params else 0))
 
+    driver_rows = store._node_rows
+
+    def record_driver(connection, sql):
+        seen.append((sql, 0))
+        return driver_rows(connection, sql)
+
     event.listen(connection, "before_cursor_execute", record)
+    monkeypatch.setattr(store, "_node_rows", record_driver)
     try:
         yield seen
     finally:
         event.remove(connection, "before_cursor_execute", record)
+        monkeypatch.setattr(store, "_node_rows", driver_rows)
 
 
 def test_roots_and_proofs_agree_with_the_full_tree(session):
@@ -61,7 +71,7 @@ def test_roots_and_proofs_agree_with_the_full_tree(session):
     assert repository.root_at(session, 0) == ref.root([])
 
 
-def test_each_proof_is_two_statements_reading_log_n_nodes(session):
+def test_each_proof_is_one_statement_reading_the_head_and_log_n_nodes(session, monkeypatch):
     append_n(session, 2100)
     n = repository.head_size(session)
     bound = 2 * (n - 1).bit_length() + 2  # nodes a proof may be made of
@@ -75,12 +85,24 @@ def test_each_proof_is_two_statements_reading_log_n_nodes(session):
             lambda: repository.consistency_proof(session, first, size),
             lambda: repository.root_at(session, size),
         ):
-            with statements(session) as seen:
+            with statements(session, monkeypatch) as seen:
                 call()
-            assert len(seen) == 2, seen  # the head, then every node in one statement
-            node_sql, params = seen[1]
-            assert "ledger_nodes" in node_sql or "ledger_entries" in node_sql
-            assert params <= 2 * bound, (node_sql, params)
+            assert len(seen) == 1, seen  # the head and every node in one statement
+            sql, _ = seen[0]
+            assert "max(seq)" in sql
+            lists = re.findall(r"IN \(([0-9, ]*)\)", sql)  # the nodes' indexes, inlined
+            assert sum(len(found.split(",")) for found in lists) <= bound, sql
+
+
+def test_a_proof_beyond_the_head_is_refused_before_any_node_is_required(session):
+    append_n(session, 6)
+    head = repository.head_size(session)
+    with pytest.raises(TreeSizeOutOfRange):
+        repository.inclusion_proof(session, 0, head + 5)
+    with pytest.raises(TreeSizeOutOfRange):
+        repository.consistency_proof(session, 1, head + 5)
+    with pytest.raises(TreeSizeOutOfRange):
+        repository.root_at(session, head + 5)
 
 
 def test_a_missing_node_is_reported_as_corruption(session):

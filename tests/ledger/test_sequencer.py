@@ -8,6 +8,8 @@ two engines, which use a scratch database.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -150,39 +152,79 @@ def test_the_safety_net_runs_every_ten_seconds(settings):
     assert integrate_pending_job is not None
 
 
-def test_after_a_real_commit_the_entries_have_their_seq(scratch_engine: Engine):
+def test_after_a_real_commit_the_sequencer_gives_the_entries_their_seq(scratch_engine: Engine):
     factory = make_session_factory(scratch_engine)
     with transaction(factory) as session:
         entries = append_entries(session, items(5))
         entries.append(append_entry(session, "test.appended", "contract:T", "system", {}))
+    assert sequencer.wait_integrated(scratch_engine, timeout=30)
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(LedgerPending)) == 0
         assert [seq_of(session, e.pending_id) for e in entries] == list(range(6))
         assert integrity.verify_ledger(session).ok
 
 
-def test_an_integration_stuck_behind_a_lock_holder_gives_up_and_leaves_the_rows(
-    scratch_engine: Engine, monkeypatch
-):
-    """A transaction of this very thread holds the lock: the after-commit
-    integration of another session must not wait for it for ever."""
+def test_a_commit_does_not_wait_for_its_integration(scratch_engine: Engine):
+    """The caller's commit is the append's only synchronous work: it returns even
+    while another transaction (here of this very thread) holds the ledger lock, and
+    the engine's sequencer integrates the entry once the lock is free."""
     if scratch_engine.dialect.name != "postgresql":
         pytest.skip("only PostgreSQL queues appends")
-    monkeypatch.setattr(sequencer, "AFTER_COMMIT_LOCK_TIMEOUT", "200ms")
-    failures: list[str] = []
-    monkeypatch.setattr(sequencer.log, "exception", lambda event, **kw: failures.append(event))
     factory = make_session_factory(scratch_engine)
     with factory() as holder:
         sequencer.integrate_pending(holder)  # holds the lock until it ends
         with transaction(factory) as session:
             entry = append_entry(session, "test.appended", "contract:T", "system", {})
-        assert failures == ["ledger_integration_failed"]
+        ticket = session.info[sequencer.TICKET_KEY]
+        worker = sequencer.background(scratch_engine)
+        assert not worker.wait(ticket, timeout=0.3)  # queued behind the lock
+        with factory() as reader:
+            assert seq_of(reader, entry.pending_id) is None
         holder.commit()
-    with factory() as session:
-        assert seq_of(session, entry.pending_id) is None
-    sequencer.integrate_committed(scratch_engine)
+    assert worker.wait(ticket, timeout=30)
     with factory() as session:
         assert seq_of(session, entry.pending_id) == 0
+
+
+def test_a_failed_background_pass_is_logged_and_retried(scratch_engine: Engine, monkeypatch):
+    if scratch_engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL queues appends")
+    failures: list[str] = []
+    monkeypatch.setattr(sequencer.log, "exception", lambda event, **kw: failures.append(event))
+    monkeypatch.setattr(sequencer, "RETRY_SECONDS", 0.05)
+    real = sequencer._integrate_queue
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sequencer, "_integrate_queue", flaky)
+    factory = make_session_factory(scratch_engine)
+    with transaction(factory) as session:
+        entry = append_entry(session, "test.appended", "contract:T", "system", {})
+    assert sequencer.wait_integrated(scratch_engine, timeout=30)
+    assert failures == ["ledger_integration_failed"]
+    assert sequencer.background(scratch_engine).failures == 1
+    with factory() as session:
+        assert seq_of(session, entry.pending_id) == 0
+
+
+def test_the_sequencer_thread_ends_with_its_engine(scratch_engine: Engine):
+    if scratch_engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL queues appends")
+    engine = make_engine(scratch_engine.url.render_as_string(hide_password=False))
+    with transaction(make_session_factory(engine)) as session:
+        append_entry(session, "test.appended", "contract:T", "system", {})
+    worker = sequencer.background(engine)
+    assert worker.wait(timeout=30)
+    thread = worker._thread
+    assert thread is not None and thread.is_alive()
+    engine.dispose()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
 
 
 # -- the sequencer's guarantees -------------------------------------------------------
@@ -208,9 +250,15 @@ def test_a_frontier_cached_by_another_engine_is_not_trusted(scratch_engine: Engi
     other = make_engine(scratch_engine.url.render_as_string(hide_password=False))
     try:
         mine, theirs = make_session_factory(scratch_engine), make_session_factory(other)
-        for factory, n, start in ((mine, 3, 0), (theirs, 6, 3), (mine, 4, 9), (theirs, 1, 13)):
+        turns = ((mine, scratch_engine, 3, 0), (theirs, other, 6, 3))
+        for factory, engine, n, start in (
+            *turns,
+            (mine, scratch_engine, 4, 9),
+            (theirs, other, 1, 13),
+        ):
             with transaction(factory) as session:
                 append_entries(session, items(n, start=start))
+            assert sequencer.wait_integrated(engine, timeout=30)  # each in its turn
         with mine() as session:
             leaves = list(session.scalars(select(LedgerEntry.leaf_hash).order_by(LedgerEntry.seq)))
             assert len(leaves) == 14
@@ -335,3 +383,29 @@ def test_a_payload_too_big_for_an_entry_is_refused_before_it_is_queued(session):
             ],
         )
     assert session.scalar(select(func.count()).select_from(LedgerPending)) == pending
+
+
+def test_entries_committed_just_before_the_process_exits_get_their_seq(scratch_engine: Engine):
+    """The sequencer thread is a daemon; at exit the process waits (briefly) for it
+    to integrate what was committed, instead of leaving it to the periodic job."""
+    if scratch_engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL queues appends")
+    url = scratch_engine.url.render_as_string(hide_password=False)
+    script = (
+        "import sys\n"
+        "from mindlinks.db import make_engine, make_session_factory, transaction\n"
+        "from mindlinks.ledger.service import append_entry\n"
+        "factory = make_session_factory(make_engine(sys.argv[1]))\n"
+        "with transaction(factory) as session:\n"
+        "    entry = append_entry(session, 'test.appended', 'contract:T', 'system', {})\n"
+        "print(entry.pending_id, entry.seq)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    pending_id, seq = done.stdout.split()
+    assert seq == "None"  # the process ended before its seq was known to it
+    with make_session_factory(scratch_engine)() as session:
+        assert seq_of(session, int(pending_id)) == 0
+        assert session.scalar(select(func.count()).select_from(LedgerPending)) == 0

@@ -12,7 +12,7 @@ import hashlib
 import inspect
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import rfc8785
@@ -465,3 +465,14 @@ def test_bytes_not_in_canonical_form_are_refused(raw):
 def test_canonical_bytes_are_accepted():
     for raw in (b'{"a":"\\u001f\\n","b":[true,null,-3]}', '{"z":1,"é":"😀"}'.encode()):
         assert canonical.parse_canonical(raw) == json.loads(raw)
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.integers(min_value=-14 * 60, max_value=14 * 60))
+def test_recorded_at_is_rfc3339_utc_whatever_the_zone(moment, offset_minutes):
+    """The clock's UTC datetimes take a direct formatting path; any other zone is
+    converted first. Both give the same text for the same instant."""
+    zone = timezone(timedelta(minutes=offset_minutes))
+    general = moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    assert canonical.format_recorded_at(moment) == general
+    if moment.year > 1 and moment.year < 9999:  # the other zone must be representable
+        assert canonical.format_recorded_at(moment.astimezone(zone)) == general

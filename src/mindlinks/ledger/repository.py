@@ -2,10 +2,10 @@
 
 A root, an inclusion proof or a consistency proof needs O(log n) complete-subtree
 hashes (`merkle.*_plan`); `fetch_nodes` reads them in ONE statement (leaf hashes
-from `ledger_entries`, higher levels from `ledger_nodes`, joined by UNION ALL), so
-every proof costs two statements: the head and the nodes. Both are Core/driver
-statements on the session's connection (no ORM objects, no autoflush: the append
-path writes through the connection too).
+from `ledger_entries`, higher levels from `ledger_nodes`, joined by UNION ALL), and
+a proof reads the head in that same statement: one round trip, on the session's
+driver connection (no ORM objects, no autoflush: the append path writes through
+the connection too).
 
 Every read first integrates what the session itself queued (`sequencer.settle`),
 so a transaction that appended reads its own entries; for anyone else that is a
@@ -30,7 +30,7 @@ from mindlinks.ledger.errors import (
 )
 from mindlinks.ledger.models import LedgerEntry
 from mindlinks.ledger.sequencer import settle
-from mindlinks.ledger.store import read_nodes
+from mindlinks.ledger.store import read_head_and_nodes, read_nodes, require_nodes
 
 __all__ = [
     "consistency_proof",
@@ -66,35 +66,48 @@ def _fetcher(found: dict[Node, bytes]) -> merkle.Fetch:
 
 
 def root_at(session: Session, size: int) -> bytes:
-    """The Merkle tree hash of the first `size` entries (0 gives the empty-tree hash)."""
-    head = head_size(session)
+    """The Merkle tree hash of the first `size` entries (0 gives the empty-tree hash);
+    the head and the nodes in one statement, as for proofs."""
+    plan = merkle.root_plan(size) if size > 0 else []
+    head, found = _proof_nodes(session, plan)
     if not 0 <= size <= head:
         raise TreeSizeOutOfRange("tree_size", size, 0, head)
     if size == 0:
         return merkle.EMPTY_ROOT
-    return merkle.root(size, _fetcher(fetch_nodes(session, merkle.root_plan(size))))
+    require_nodes(plan, found)
+    return merkle.root(size, _fetcher(found))
+
+
+def _proof_nodes(session: Session, plan: list[Node]) -> tuple[int, dict[Node, bytes]]:
+    settle(session)
+    return read_head_and_nodes(session.connection(), plan)
 
 
 def inclusion_proof(session: Session, seq: int, tree_size: int) -> list[bytes]:
-    """The audit path of entry `seq` in the tree of `tree_size` entries (RFC 9162 PATH)."""
-    head = head_size(session)
+    """The audit path of entry `seq` in the tree of `tree_size` entries (RFC 9162 PATH).
+
+    One statement reads the head and the path's nodes together; the sizes are
+    checked against that head before any node is required."""
+    plan = merkle.inclusion_plan(seq, tree_size) if 0 <= seq < tree_size else []
+    head, found = _proof_nodes(session, plan)
     if not 0 <= seq < head:
         raise SeqOutOfRange(seq, head)
     if not seq < tree_size <= head:
         raise TreeSizeOutOfRange("tree_size", tree_size, seq + 1, head)
-    found = fetch_nodes(session, merkle.inclusion_plan(seq, tree_size))
+    require_nodes(plan, found)
     return merkle.inclusion_proof(seq, tree_size, _fetcher(found))
 
 
 def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
     """The proof that the tree of `second` entries extends the one of `first`
-    (RFC 9162 PROOF; empty when they are equal)."""
+    (RFC 9162 PROOF; empty when they are equal). One statement, as for inclusion."""
     if first < 1 or first > second:
         raise InvalidConsistencyRange(first, second)
-    head = head_size(session)
+    plan = merkle.consistency_plan(first, second)
+    head, found = _proof_nodes(session, plan)
     if second > head:
         raise TreeSizeOutOfRange("second", second, max(first, 1), head)
-    found = fetch_nodes(session, merkle.consistency_plan(first, second))
+    require_nodes(plan, found)
     return merkle.consistency_proof(first, second, _fetcher(found))
 
 

@@ -22,16 +22,21 @@ transaction of its own:
 A stale head still meets the `seq` primary key: an IntegrityError, never a fork.
 
 When integration runs:
-- right after the commit of a session that queued entries (`install_hook`, an
-  `after_commit` listener), in a short transaction of its own on the same bind,
-  waiting for the lock rather than giving up: when the request that appended
-  returns, its entries have their seq. The threads of one process that commit
-  at the same time combine (`_Combiner`): one of them runs the pass that covers
-  them all while the others wait for it, instead of each queuing for the lock to
-  find its entries already integrated. A failure there (or a wait for the lock
-  longer than AFTER_COMMIT_LOCK_TIMEOUT) is logged, not raised: the caller's
-  commit stands, and the periodic job `ledger.integrate_pending` (`tasks`,
-  every 10 seconds) picks up whatever a failure or a crash left queued;
+- after the commit of a session that queued entries (`install_hook`, an
+  `after_commit` listener), asynchronously: the listener hands a ticket to the
+  engine's sequencer thread (`Background`) and returns, so the caller's commit
+  (durable: `synchronous_commit` stays on) is the only synchronous write of an
+  append, as in Certificate Transparency, where a log integrates queued leaves
+  within a maximum merge delay. The thread integrates everything committed
+  before its pass began, in one transaction, so concurrent appends share passes
+  and batches grow with the load (measured lag: docs/benchmarks.md). Until then
+  an appended entry has no seq: `seq_of` answers None, and `wait_integrated`
+  waits for it. A failed pass is logged and retried; the periodic job
+  `ledger.integrate_pending` (`tasks`, every 10 seconds) takes whatever a crash
+  left queued (any process's sequencer takes every committed queued row, not
+  only its own). A session bound to a connection whose transaction is managed
+  outside it (as the tests' sessions are) integrates right after its commit on
+  that connection instead: nobody else can see its rows;
 - inside the appending transaction, when it reads the ledger after appending
   (`settle`, called by `repository` and `seq_of`): read-your-writes. That holds
   the lock until the transaction ends, so do it only when the seq is needed now.
@@ -50,10 +55,14 @@ rollback) reads it from the database.
 
 from __future__ import annotations
 
+import atexit
+import collections
 import hashlib
+import os
 import threading
+import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,12 +86,6 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_LIMIT = 2000
 """Queued rows one integration takes at most (one transaction, one WAL flush)."""
-
-AFTER_COMMIT_LOCK_TIMEOUT = "10s"
-"""How long the after-commit integration waits for the lock. Integrations hold it
-for milliseconds; a longer wait means a transaction is sitting on it (one that
-read its own appends and has not ended, perhaps in this very thread, which would
-never end while we wait): the rows are left to the safety net."""
 
 QUEUED_KEY = "ledger.queued"
 """`session.info` key: the pending ids the session's transaction queued."""
@@ -185,6 +188,8 @@ def _integrate_queue(
     connection of the sequencer's own, in autocommit mode), begin and commit."""
     rows, (size, head_leaf, _) = store.read_queue(db, limit, lock_timeout, begin=own_transaction)
     if not rows:
+        if own_transaction:
+            db.raw.execute("ROLLBACK")  # nothing written; frees the lock
         return Integration(0, None, None)
     queued = [queued_from_row(db, row) for row in rows]
     ids = [q.pending_id for q in queued]
@@ -242,33 +247,67 @@ def settle(session: Session, limit: int = DEFAULT_LIMIT) -> None:
         pass
 
 
+def _driven_pass(pooled: Any, engine: Engine, limit: int, lock_timeout: str | None) -> Integration:
+    """One integration on a pooled PostgreSQL connection in autocommit mode, which
+    the pass drives itself: its BEGIN travels with the lock and the read (see
+    `store.read_queue`), its COMMIT with the writes. A failure rolls back, and a
+    connection that cannot even do that is invalidated (never reused)."""
+    raw: Any = pooled.driver_connection
+    try:
+        return _integrate_queue(
+            store.Db(raw, engine.dialect, engine), limit, lock_timeout, own_transaction=True
+        )
+    except BaseException:
+        try:
+            if raw.info.transaction_status != TransactionStatus.IDLE:
+                raw.execute("ROLLBACK")  # it failed half-way
+        except Exception:
+            pooled.invalidate()
+        raise
+
+
+def _checkout(engine: Engine) -> Any:
+    pooled: Any = engine.raw_connection()
+    pooled.driver_connection.autocommit = True  # the pass says BEGIN and COMMIT itself
+    return pooled
+
+
+def _checkin(pooled: Any) -> None:
+    try:
+        if pooled.dbapi_connection is not None:
+            pooled.driver_connection.autocommit = False
+    except Exception:
+        pooled.invalidate()
+    pooled.close()
+
+
 def _pass(bind: Engine | Connection, limit: int, lock_timeout: str | None) -> Integration:
     """One integration in a transaction of its own on `bind`: on PostgreSQL, on a
-    connection of the engine's pool driven directly (its BEGIN travels with the
-    lock and the read, see `store.read_queue`); on a connection already inside a
-    transaction (a session bound to an externally managed transaction, as tests
-    do), in a savepoint."""
+    connection of the engine's pool driven directly (`_driven_pass`); on a
+    connection already inside a transaction (a session bound to an externally
+    managed transaction, as tests do), in a savepoint."""
     if isinstance(bind, Engine) and store.queues(bind.dialect):
-        pooled = bind.raw_connection()
-        raw: Any = pooled.driver_connection
+        pooled = _checkout(bind)
         try:
-            raw.autocommit = True  # the pass says BEGIN and COMMIT itself
-            return _integrate_queue(
-                store.Db(raw, bind.dialect, bind), limit, lock_timeout, own_transaction=True
-            )
+            return _driven_pass(pooled, bind, limit, lock_timeout)
         finally:
-            try:
-                if raw.info.transaction_status != TransactionStatus.IDLE:
-                    raw.execute("ROLLBACK")  # it failed half-way
-                raw.autocommit = False
-            except Exception:
-                pooled.invalidate()  # unusable: never back into the pool
-            pooled.close()
+            _checkin(pooled)
     if isinstance(bind, Engine):
         with bind.begin() as connection:
             return _integrate_queue(store.on(connection), limit, lock_timeout)
     with bind.begin_nested() if bind.in_transaction() else bind.begin():
         return _integrate_queue(store.on(bind), limit, lock_timeout)
+
+
+def _drain(run: Callable[[], Integration], own: Sequence[int], limit: int) -> list[tuple[int, int]]:
+    through = max(own) if own else None
+    ran: list[tuple[int, int]] = []
+    while True:
+        result = run()
+        if result.first_seq is not None:
+            ran.append((result.first_seq, result.count))
+        if _drained(result, limit, through):
+            return ran
 
 
 def integrate_committed(
@@ -280,81 +319,210 @@ def integrate_committed(
     """Integrate committed queued entries in transactions of their own on `bind`,
     until the queue is drained or, given the pending ids of `own` entries, drained
     past them. Answers the (first seq, count) of each integration it ran."""
-    through = max(own) if own else None
-    ran: list[tuple[int, int]] = []
-    while True:
-        result = _pass(bind, limit, lock_timeout)
-        if result.first_seq is not None:
-            ran.append((result.first_seq, result.count))
-        if _drained(result, limit, through):
-            return ran
+    return _drain(lambda: _pass(bind, limit, lock_timeout), own, limit)
 
 
 def note_queued(session: Session, pending_ids: Sequence[int]) -> None:
     session.info.setdefault(QUEUED_KEY, []).extend(pending_ids)
 
 
-class _Combiner:
-    """The after-commit integrations of one engine's threads, combined.
+class Background:
+    """One engine's sequencer thread (PostgreSQL): integrates, in passes of its own,
+    whatever committed appends queued, so that the appending transactions' commits
+    are their only synchronous work.
 
-    Every committing thread takes a ticket. One thread at a time leads: it runs
-    one `integrate_committed` pass, which drains the queue as its lock-protected
-    read saw it, and so covers every ticket taken before the pass began (those
-    threads had committed before taking theirs). The others wait for a pass that
-    covers their ticket, then return; a waiter left uncovered leads the next pass.
-    Without this, each committing thread would queue for the database lock just
-    to find its entries already integrated, and the writers, stuck in that line,
-    would stop feeding the queue. Processes still meet at the database lock."""
+    A committing session takes a ticket (`request`) and returns at once. The thread
+    runs a pass (integrations until the queue is drained) that covers every ticket
+    taken before it began: those commits are visible to its read, taken after the
+    lock. Appends that commit while a pass runs form the next
+    pass's batch, so batches grow with the load and the lag stays about two passes.
+    `wait(ticket)` blocks until a pass covered the ticket. A failed pass (the
+    database away, the lock held beyond LOCK_TIMEOUT by a transaction that read its
+    own appends) is logged and retried after RETRY_SECONDS; the periodic job
+    `ledger.integrate_pending` also takes what a crash left queued.
 
-    def __init__(self) -> None:
+    The thread holds the engine only during a pass (a weak reference otherwise) and
+    ends when the engine is disposed or collected. It keeps one pooled connection
+    between passes (a checkout per pass cost more than the pass's own work), and
+    takes a fresh one after a failure."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = weakref.ref(engine)
         self._state = threading.Condition()
-        self._tickets = 0
+        self._requested = 0
         self._covered = 0
-        self._leading = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._pooled: Any = None  # the thread's connection, kept between passes
+        self.passes = 0
+        self.integrated = 0
+        self.failures = 0
+        self.history: collections.deque[tuple[int, float, float, int]] | None = None
+        """When set to a deque: (highest ticket covered, `time.perf_counter()` at the
+        start and at the end, entries integrated) for each pass (the benchmark's
+        integration lag and sequencer throughput)."""
 
-    def integrate(self, engine: Engine, own: Sequence[int]) -> list[tuple[int, int]]:
+    def request(self) -> int:
+        """A ticket for what has committed until now; starts the thread if needed."""
         with self._state:
-            self._tickets += 1
-            ticket = self._tickets
-            while self._leading:
-                self._state.wait()
-                if self._covered >= ticket:
-                    return []
-            if self._covered >= ticket:
-                return []
-            self._leading = True
-            target = self._tickets
-        ran: list[tuple[int, int]] = []
+            self._requested += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(
+                    target=self._run, name="ledger-sequencer", daemon=True
+                )
+                self._thread.start()
+            self._state.notify_all()
+            return self._requested
+
+    def wait(self, ticket: int | None = None, timeout: float | None = None) -> bool:
+        """Block until a pass covered `ticket` (default: a new ticket, i.e. every
+        append committed before this call); False on timeout."""
+        if ticket is None:
+            ticket = self.request()
+        with self._state:
+            return self._state.wait_for(lambda: self._covered >= ticket, timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Let the thread finish its current work and end."""
+        with self._state:
+            self._stopping = True
+            thread = self._thread
+            self._state.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _next_target(self) -> int | None:
+        with self._state:
+            self._state.wait_for(
+                lambda: self._requested > self._covered or self._stopping, IDLE_CHECK_SECONDS
+            )
+            if self._requested > self._covered:
+                return self._requested
+            return None if self._stopping else 0
+
+    def _integrate(self, engine: Engine) -> list[tuple[int, int]]:
+        if self._pooled is None:
+            self._pooled = _checkout(engine)
+        pooled = self._pooled
         try:
-            while True:
-                ran += integrate_committed(engine, lock_timeout=AFTER_COMMIT_LOCK_TIMEOUT)
-                with self._state:
-                    self._covered = max(self._covered, target)
-                    self._state.notify_all()
-                    # Lead one more pass for the threads that committed during
-                    # this one, rather than hand over (a thread switch) right away.
-                    if self._tickets == target or len(ran) >= MAX_PASSES_LED:
-                        return ran
-                    target = self._tickets
+            return _drain(
+                lambda: _driven_pass(pooled, engine, DEFAULT_LIMIT, LOCK_TIMEOUT),
+                (),
+                DEFAULT_LIMIT,
+            )
+        except BaseException:
+            self._release()  # a fresh connection for the next pass
+            raise
+
+    def _release(self) -> None:
+        pooled, self._pooled = self._pooled, None
+        if pooled is not None:
+            _checkin(pooled)
+
+    def _run(self) -> None:
+        try:
+            self._serve()
         finally:
+            self._release()
+
+    def _serve(self) -> None:
+        while True:
+            target = self._next_target()
+            if target is None:
+                return
+            engine = self._engine()
+            if engine is None:
+                return
+            if not target:  # idle: nothing to do, unless the engine is gone
+                del engine
+                continue
+            began = time.perf_counter()
+            try:
+                ran = self._integrate(engine)
+            except Exception:
+                self.failures += 1
+                log.exception("ledger_integration_failed", ticket=target)
+                del engine
+                with self._state:
+                    if self._state.wait_for(lambda: self._stopping, RETRY_SECONDS):
+                        return  # stopping: the periodic job takes what is left
+                continue
+            del engine
+            count = sum(n for _, n in ran)
             with self._state:
-                self._leading = False
+                self.passes += 1
+                self.integrated += count
+                if self.history is not None:
+                    self.history.append((target, began, time.perf_counter(), count))
+                self._covered = max(self._covered, target)
                 self._state.notify_all()
 
 
-MAX_PASSES_LED = 4
-"""Passes one thread leads before it returns to its caller (bounds its latency)."""
+LOCK_TIMEOUT = "10s"
+"""How long a background pass waits for the ledger lock before it gives up and
+retries. Integrations hold it for milliseconds; a longer wait means a transaction
+is sitting on it (one that read its own appends, see `settle`)."""
+RETRY_SECONDS = 1.0
+"""The pause after a failed pass."""
+IDLE_CHECK_SECONDS = 5.0
+"""How often an idle sequencer thread checks that its engine still exists."""
 
-_COMBINERS: weakref.WeakKeyDictionary[Engine, _Combiner] = weakref.WeakKeyDictionary()
-_combiners_lock = threading.Lock()
+_BACKGROUND: weakref.WeakKeyDictionary[Engine, Background] = weakref.WeakKeyDictionary()
+_background_lock = threading.Lock()
 
 
-def _combiner(engine: Engine) -> _Combiner:
-    found = _COMBINERS.get(engine)
+def background(engine: Engine) -> Background:
+    """The engine's sequencer (its thread starts with the first request)."""
+    found = _BACKGROUND.get(engine)
     if found is None:
-        with _combiners_lock:
-            found = _COMBINERS.setdefault(engine, _Combiner())
+        with _background_lock:
+            found = _BACKGROUND.get(engine)
+            if found is None:
+                found = _BACKGROUND[engine] = Background(engine)
+                event.listen(engine, "engine_disposed", _stop_on_dispose)
     return found
+
+
+def wait_integrated(bind: Engine | Connection, timeout: float | None = 30.0) -> bool:
+    """Wait until every entry committed through `bind` before this call has its seq
+    (the engine's sequencer ran a pass after it); on a connection (an externally
+    managed transaction), integrate right there instead. False on timeout."""
+    if isinstance(bind, Engine):
+        if not store.queues(bind.dialect):
+            return True
+        return background(bind).wait(timeout=timeout)
+    integrate_committed(bind, lock_timeout=LOCK_TIMEOUT)
+    return True
+
+
+def _stop_on_dispose(engine: Engine) -> None:
+    found = _BACKGROUND.pop(engine, None)
+    if found is not None:
+        found.stop(timeout=15.0)  # a pass may wait LOCK_TIMEOUT for the lock
+
+
+def _drain_at_exit() -> None:
+    # Entries committed just before the process ends get their seq now rather than
+    # from the next process's sequencer or the periodic job.
+    for found in list(_BACKGROUND.values()):
+        thread = found._thread
+        if thread is not None and thread.is_alive():
+            found.wait(found._requested, timeout=5.0)  # no new ticket: no new thread
+        found.stop(timeout=1.0)
+
+
+def _forget_in_child() -> None:
+    # A forked child has none of the parent's threads.
+    _BACKGROUND.clear()
+
+
+atexit.register(_drain_at_exit)
+os.register_at_fork(after_in_child=_forget_in_child)
+
+TICKET_KEY = "ledger.ticket"
+"""`session.info` key: the sequencer ticket of the session's last committed appends
+(`Background.wait` takes it)."""
 
 
 def _integrate_after_commit(session: Session) -> None:
@@ -364,11 +532,13 @@ def _integrate_after_commit(session: Session) -> None:
         return
     own = session.info.pop(QUEUED_KEY)
     bind = session.get_bind()
+    if isinstance(bind, Engine):
+        session.info[TICKET_KEY] = background(bind).request()
+        return
+    # A session on a connection whose transaction someone else manages: the rows
+    # are visible on that connection only, so integrate there, now.
     try:
-        if isinstance(bind, Engine):
-            ran = _combiner(bind).integrate(bind, own)
-        else:
-            ran = integrate_committed(bind, own, lock_timeout=AFTER_COMMIT_LOCK_TIMEOUT)
+        ran = integrate_committed(bind, own, lock_timeout=LOCK_TIMEOUT)
     except Exception:
         # The caller's commit stands; the periodic job integrates what is left.
         log.exception("ledger_integration_failed", pending_ids=own[:10])

@@ -16,12 +16,14 @@ commits or rolls back with the caller's state change. What happens next is the
 engine's strategy, never a flag:
 
 - PostgreSQL: the content goes to the queue (`ledger_pending`) and nothing is
-  locked, so concurrent appends commit, and group-commit, side by side; the
-  sequencer (`sequencer.integrate_pending`) gives the entries their seq right after
-  the commit (see `sequencer` for when else). An appended entry has no seq yet:
-  `seq_of(session, pending_id)` finds it later; in the appending transaction itself
-  it integrates the session's queued entries first, holding the ledger lock until
-  that transaction ends.
+  locked, so concurrent appends commit, and group-commit, side by side. The
+  caller's commit is the append's only synchronous write: the engine's sequencer
+  thread then gives the committed entries their seq, in batches, within
+  milliseconds (`sequencer.Background`; Certificate Transparency's merge delay).
+  An appended entry has no seq yet: `seq_of(session, pending_id)` finds it later
+  (None until then; `sequencer.wait_integrated` waits for it); in the appending
+  transaction itself it integrates the session's queued entries first, holding
+  the ledger lock until that transaction ends.
 - SQLite: every app transaction already holds the one write lock (`BEGIN
   IMMEDIATE`, see `mindlinks.db`), so there is nothing to group: the entries are
   integrated at once, in the caller's transaction, by the same code the sequencer
@@ -125,7 +127,7 @@ def _encoded(item: NewEntry) -> tuple[bytes, bytes, bytes]:
     _check_field("kind", item.kind, _KIND, KIND_MAX)
     _check_field("subject", item.subject, _SUBJECT, SUBJECT_MAX)
     _check_field("actor", item.actor, _ACTOR, ACTOR_MAX)
-    if not isinstance(item.payload, Mapping):
+    if type(item.payload) is not dict and not isinstance(item.payload, Mapping):
         raise LedgerPayloadNotCanonical("payload must be a JSON object (a dict)")
     payload = encode_payload(item.payload)
     head, tail = entry_parts(item.kind, item.subject, item.actor, payload)
@@ -155,7 +157,8 @@ def append_entry(
 
 def append_entries(session: Session, items: Sequence[NewEntry]) -> list[Appended]:
     """Append entries in order, in the caller's transaction: queued on PostgreSQL
-    (integrated after the commit), integrated at once on SQLite (see the module).
+    (integrated by the sequencer after the commit), integrated at once on SQLite
+    (see the module).
 
     Every item is validated and encoded before anything is written, so a bad one
     refuses the whole batch."""
@@ -193,7 +196,9 @@ def append_entries(session: Session, items: Sequence[NewEntry]) -> list[Appended
 
 
 def seq_of(session: Session, pending_id: int) -> int | None:
-    """The seq the entry queued as `pending_id` got, or None if it has none (yet).
+    """The seq the entry queued as `pending_id` got, or None if it has none (yet:
+    on PostgreSQL the sequencer integrates committed entries a few milliseconds
+    after their commit).
 
     In the transaction that appended it, the session's queued entries are
     integrated first (read-your-writes: the ledger lock is then held until that

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -198,14 +197,23 @@ def on(connection: Connection) -> Db:
     return Db(connection.connection.driver_connection, connection.dialect, connection.engine)
 
 
-@contextmanager
-def _translated(db: Db, sql: str, params: Any = ()) -> Iterator[None]:
-    """Driver errors as SQLAlchemy's, as if the statement had gone through it."""
-    error = db.dialect.loaded_dbapi.Error
-    try:
-        yield
-    except error as exc:
-        raise DBAPIError.instance(sql, params, exc, error, dialect=db.dialect) from exc
+class _translated:
+    """Driver errors as SQLAlchemy's, as if the statement had gone through it (a
+    class, not a generator context manager: it wraps every append's statements)."""
+
+    __slots__ = ("db", "params", "sql")
+
+    def __init__(self, db: Db, sql: str, params: Any = ()) -> None:
+        self.db, self.sql, self.params = db, sql, params
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, traceback: Any) -> None:
+        error = self.db.dialect.loaded_dbapi.Error
+        if kind is not None and issubclass(kind, error):
+            dialect = self.db.dialect
+            raise DBAPIError.instance(self.sql, self.params, exc, error, dialect=dialect) from exc
 
 
 def fetch_one(db: Db, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -406,23 +414,12 @@ def _ints(values: Iterable[int]) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
-def read_nodes(connection: Connection | Db, nodes: Iterable[Node]) -> dict[Node, bytes]:
-    """The hashes of these complete subtrees, in one statement.
-
-    Leaf hashes come from `ledger_entries`, the others from `ledger_nodes` with one
-    `level = L AND idx IN (...)` term per level, so both databases search the primary
-    keys (SQLite would scan the table for a row-value IN list). The statement is
-    plain SQL with the integers inlined (they are ours, never input): building it
-    with the expression language cost more than running it. Raises
-    LedgerStateCorrupt if a node is missing (the tables were changed behind the
-    ledger's back)."""
-    wanted = set(nodes)
-    if not wanted:
-        return {}
+def _nodes_sql(wanted: set[Node], with_head: bool) -> str:
     by_level: dict[int, list[int]] = {}
     for level, index in sorted(wanted):
         by_level.setdefault(level, []).append(index)
-    parts = []
+    # The head first: (-1, last seq or NULL, NULL).
+    parts = ["SELECT -1, max(seq), NULL FROM ledger_entries"] if with_head else []
     if 0 in by_level:
         leaves = _ints(by_level.pop(0))
         parts.append(f"SELECT 0, seq, leaf_hash FROM ledger_entries WHERE seq IN ({leaves})")  # noqa: S608
@@ -432,14 +429,53 @@ def read_nodes(connection: Connection | Db, nodes: Iterable[Node]) -> dict[Node,
             for level, indexes in by_level.items()
         )
         parts.append(f"SELECT level, idx, hash FROM ledger_nodes WHERE {terms}")  # noqa: S608
-    sql = " UNION ALL ".join(parts)
-    if isinstance(connection, Db):
-        with _translated(connection, sql):
-            rows = connection.raw.execute(sql).fetchall()
-    else:
-        rows = connection.exec_driver_sql(sql).fetchall()
-    found = {(int(level), int(index)): bytes(h) for level, index, h in rows}
-    missing = wanted - found.keys()
+    return " UNION ALL ".join(parts)
+
+
+def _node_rows(connection: Connection | Db, sql: str) -> list[Any]:
+    db = connection if isinstance(connection, Db) else on(connection)
+    with _translated(db, sql):
+        return list(db.raw.execute(sql).fetchall())
+
+
+def read_nodes(connection: Connection | Db, nodes: Iterable[Node]) -> dict[Node, bytes]:
+    """The hashes of these complete subtrees, in one statement.
+
+    Leaf hashes come from `ledger_entries`, the others from `ledger_nodes` with one
+    `level = L AND idx IN (...)` term per level, so both databases search the primary
+    keys (SQLite would scan the table for a row-value IN list). The statement is
+    plain SQL with the integers inlined (they are ours, never input), run on the
+    driver connection: building it with the expression language, or running it
+    through SQLAlchemy, cost more than running it. Raises LedgerStateCorrupt if a
+    node is missing (the tables were changed behind the ledger's back)."""
+    wanted = set(nodes)
+    if not wanted:
+        return {}
+    found = {
+        (int(level), int(index)): bytes(h)
+        for level, index, h in _node_rows(connection, _nodes_sql(wanted, False))
+    }
+    require_nodes(wanted, found)
+    return found
+
+
+def read_head_and_nodes(
+    connection: Connection | Db, nodes: Iterable[Node]
+) -> tuple[int, dict[Node, bytes]]:
+    """The head size and whichever of these complete subtrees are stored, in one
+    statement (a proof's one round trip). Nodes beyond the head are simply absent:
+    the caller checks its sizes against the head, then `require_nodes`."""
+    head = 0
+    found: dict[Node, bytes] = {}
+    for level, index, h in _node_rows(connection, _nodes_sql(set(nodes), True)):
+        if level == -1:
+            head = 0 if index is None else int(index) + 1
+        else:
+            found[(int(level), int(index))] = bytes(h)
+    return head, found
+
+
+def require_nodes(wanted: Iterable[Node], found: dict[Node, bytes]) -> None:
+    missing = set(wanted) - found.keys()
     if missing:
         raise LedgerStateCorrupt(f"ledger tree nodes are missing: {sorted(missing)[:5]}")
-    return found
