@@ -7,7 +7,7 @@ import platform
 import time
 from pathlib import Path
 
-from bench import kyc, ledger, ledger_verify, me_rps
+from bench import contracts, kyc, ledger, ledger_verify, me_rps
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -31,7 +31,7 @@ def run_me_rps() -> None:
 
 def run_ledger() -> None:
     # prints its tables and writes bench/results/ledger.json itself
-    ledger.main()
+    ledger.main([])
 
 
 def run_kyc() -> None:
@@ -44,12 +44,19 @@ def run_ledger_verify() -> None:
     ledger_verify.main()
 
 
+def run_contracts() -> None:
+    # PostgreSQL, 50 lifecycles and 16 signers; prints its tables and writes
+    # bench/results/contracts.json itself
+    contracts.main([])
+
+
 def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     run_me_rps()
     run_ledger()
     run_ledger_verify()
     run_kyc()
+    run_contracts()
 
 
 if __name__ == "__main__":

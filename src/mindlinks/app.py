@@ -17,6 +17,7 @@ from mindlinks.platform.context import AppContext, build_context
 from mindlinks.platform.errors import install_problem_handlers
 from mindlinks.platform.logging import configure_logging
 from mindlinks.platform.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from mindlinks.platform.runtime import freeze_startup_heap
 
 API_DESCRIPTION = (
     "Mind-Links: hire independent contractors across borders. Errors are RFC 9457 "
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_heap()
         stop = threading.Event()
         thread: threading.Thread | None = None
         if settings.run_worker_in_process:

@@ -76,6 +76,7 @@ def worker() -> None:
     from mindlinks.jobs.worker import Worker
     from mindlinks.platform.context import build_context
     from mindlinks.platform.logging import configure_logging
+    from mindlinks.platform.runtime import freeze_startup_heap
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -83,7 +84,9 @@ def worker() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    Worker(build_context(settings)).run_forever(stop, settings.worker_poll_seconds)
+    worker = Worker(build_context(settings))
+    freeze_startup_heap()
+    worker.run_forever(stop, settings.worker_poll_seconds)
 
 
 def settings_extra_task_modules() -> list[str]:
