@@ -10,37 +10,24 @@ A missing chromium fails this test: it is never skipped.
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect
 from sqlalchemy.orm import Session
 
-from mindlinks.app import create_app
 from mindlinks.config import Settings
 from mindlinks.db import make_engine
 from mindlinks.identity.service import create_user
 from mindlinks.migrations.runner import upgrade
 from tests.factories import PASSWORD
 from tests.kyc.factories import document_bytes, selfie_bytes
+from tests.web.live import debian_chromium, loopback_socket, serving
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MAIL_WAIT_SECONDS = 30
 DECISION_WAIT_MS = 30_000
 ADMIN_EMAIL = "ada@mindlinks.example"
@@ -48,11 +35,7 @@ ADMIN_EMAIL = "ada@mindlinks.example"
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    base_url = f"http://127.0.0.1:{port}"
+    sock, base_url = loopback_socket()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     settings = Settings(
@@ -81,41 +64,14 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         db.commit()
     engine.dispose()
 
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start under uvicorn")
-        time.sleep(0.05)
-    try:
+    with serving(settings, sock):
         yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) "
-            "to run the browser journey. Never `playwright install`."
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with debian_chromium() as browser:
+        yield browser
 
 
 def open_latest_email(page: Page, base_url: str, to: str, subject: str) -> None:

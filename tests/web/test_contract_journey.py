@@ -14,36 +14,25 @@ this test: it is never skipped.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session
 
-from mindlinks.app import create_app
 from mindlinks.companies import service as companies
 from mindlinks.config import Settings
-from mindlinks.contracts.templates import sync_templates
 from mindlinks.db import make_engine
-from mindlinks.esign.disclosure import sync_disclosures
 from mindlinks.esign.evidence_verify import verify_bundle
 from mindlinks.identity.service import create_user
-from mindlinks.migrations.runner import upgrade
+from mindlinks.migrations.publish import upgrade_and_publish
 from tests.companies.factories import make_company
 from tests.factories import PASSWORD
-from tests.web.test_browser_journey import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    capture_documents,
-    sign_in_as,
-)
+from tests.web.live import debian_chromium, loopback_socket, serving
+from tests.web.test_browser_journey import capture_documents, sign_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -57,11 +46,7 @@ SEAL_WAIT_MS = 120_000
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    base_url = f"http://127.0.0.1:{port}"
+    sock, base_url = loopback_socket()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     settings = Settings(
@@ -76,13 +61,10 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         mailer="dev",
     )
     engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
+    upgrade_and_publish(engine)
     # The client's verified company and a contractor linked to it, seeded through
-    # the services (the invite journey has its own test), and what `mindlinks
-    # migrate` publishes: the contract templates and the e-sign disclosure.
+    # the services (the invite journey has its own test).
     with Session(engine) as db:
-        sync_templates(db)
-        sync_disclosures(db)
         client = create_user(
             db,
             email=CLIENT_EMAIL,
@@ -107,41 +89,14 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         db.commit()
     engine.dispose()
 
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start under uvicorn")
-        time.sleep(0.05)
-    try:
+    with serving(settings, sock):
         yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 @pytest.fixture
 def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) "
-            "to run the browser journey. Never `playwright install`."
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with debian_chromium() as browser:
+        yield browser
 
 
 def sign_out(page: Page) -> None:
