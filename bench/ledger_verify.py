@@ -24,12 +24,10 @@ bench/results/ledger_verify.json), or with everything else via `make bench`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
 import random
-import statistics
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -42,7 +40,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.ledger import postgres_database, sqlite_database
+from bench.ledger import postgres_database, raw_hash_baseline, sqlite_database
 from mindlinks.db import make_session_factory, transaction
 from mindlinks.ledger import repository, sequencer
 from mindlinks.ledger.integrity import verify_ledger
@@ -133,25 +131,6 @@ def build(factory: sessionmaker[Session], size: int, label: str) -> float:
     return seconds
 
 
-def baseline(factory: sessionmaker[Session]) -> tuple[int, float, float]:
-    """(entries, seconds, mean bytes): every entry_bytes fetched into memory first,
-    then a bare hashlib loop over them, timed."""
-    with factory() as session:
-        blobs = [
-            bytes(b)
-            for (b,) in session.connection().exec_driver_sql(
-                "SELECT entry_bytes FROM ledger_entries ORDER BY seq"
-            )
-        ]
-        session.rollback()
-    sha256 = hashlib.sha256
-    started = time.perf_counter()
-    for data in blobs:
-        sha256(b"\x00" + data).digest()
-    seconds = time.perf_counter() - started
-    return len(blobs), seconds, statistics.fmean(len(b) for b in blobs)
-
-
 def timed_verify(
     factory: sessionmaker[Session], mode: str, workers: int | None, sha_per_s: float
 ) -> VerifyRun:
@@ -174,7 +153,7 @@ def measure(database: str, engine: Engine, size: int) -> DatabaseResult:
             conn.exec_driver_sql("VACUUM ANALYZE ledger_entries")
             conn.exec_driver_sql("VACUUM ANALYZE ledger_nodes")
     load = os.getloadavg()
-    count, sha_seconds, mean_bytes = baseline(factory)
+    count, sha_seconds, mean_bytes = raw_hash_baseline(factory)
     result = DatabaseResult(
         database,
         count,
