@@ -59,6 +59,7 @@ from mindlinks.esign.sealing import (
     seal_document,
 )
 from mindlinks.kyc.models import KycSession
+from mindlinks.kyc.service import verification_record
 from mindlinks.ledger import repository as ledger
 from mindlinks.ledger.service import append_entry, seq_of
 from mindlinks.platform.clock import now
@@ -179,7 +180,9 @@ def _signer_records(
         disclosure = session.get(EsignDisclosure, consent.disclosure_version)
         assert disclosure is not None
         kyc = (
-            session.get(KycSession, signature.kyc_session_id) if signature.kyc_session_id else None
+            verification_record(session, signature.kyc_session_id)
+            if signature.kyc_session_id
+            else None
         )
         records.append(
             SignerRecord(

@@ -148,6 +148,12 @@ def approved_session_id(session: Session, user_id: str) -> str | None:
     return latest.id if latest is not None and latest.status == "approved" else None
 
 
+def verification_record(session: Session, session_id: str) -> KycSession | None:
+    """A verification session by id, for the evidence other modules keep of it (the
+    certificate of completion names its provider and decision time)."""
+    return session.get(KycSession, session_id)
+
+
 def get_session_for_actor(session: Session, actor: Actor, session_id: str) -> KycSession:
     """The session for its contractor or an admin; 404 for anyone else."""
     return repository.load_readable(session, actor, session_id)
