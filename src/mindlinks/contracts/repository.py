@@ -11,6 +11,7 @@ yours" and "does not exist" answer alike (404).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, false, func, select, update
@@ -214,3 +215,13 @@ def bump_draft(session: Session, contract_id: str, expected_revision: int, **val
 def status_counts(session: Session) -> dict[str, int]:
     rows = session.execute(select(Contract.status, func.count()).group_by(Contract.status)).all()
     return {status: count for status, count in rows}
+
+
+def open_ended_active(session: Session) -> Sequence[tuple[str, date, dict[str, Any]]]:
+    """(id, start date, payment terms) of every active contract without an end date."""
+    rows = session.execute(
+        select(Contract.id, Contract.start_date, Contract.payment_terms)
+        .where(Contract.status == "active", Contract.end_date.is_(None))
+        .order_by(Contract.id)
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from datetime import date
+from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 from sqlalchemy.orm import Session
@@ -269,6 +271,12 @@ def contract_preview_html(session: Session, contract: Contract) -> str:
 
 
 # `contract:<id>` ledger subjects: whoever can load the contract reads its entries.
+def open_ended_active_contracts(session: Session) -> Sequence[tuple[str, date, dict[str, Any]]]:
+    """(id, start date, payment terms) of every active contract without an end date:
+    the schedules the payments module rolls forward."""
+    return repository.open_ended_active(session)
+
+
 def status_counts(session: Session) -> dict[str, int]:
     """Contracts per status over the whole platform (the admin dashboard's chart)."""
     return repository.status_counts(session)

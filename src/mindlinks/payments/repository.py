@@ -8,12 +8,10 @@ queries take a contract id and never decide visibility themselves.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mindlinks.contracts.models import Contract
 from mindlinks.payments.models import PaymentScheduleItem
 
 
@@ -36,33 +34,11 @@ def items_page(
     return session.scalars(stmt.order_by(PaymentScheduleItem.position).limit(limit)).all()
 
 
-def open_ended_active_contracts(
-    session: Session,
-) -> Sequence[tuple[str, date, dict[str, object], int | None]]:
-    """(contract id, start date, payment terms, last position or None) of every
-    active contract without an end date: the schedules that roll forward.
-
-    Reads the contracts table directly, the one place this module does: the
-    roll-forward job needs a set of contracts, and a per-contract service call
-    would be one query per contract.
-    """
-    last_position = (
-        select(
-            PaymentScheduleItem.contract_id.label("contract_id"),
-            func.max(PaymentScheduleItem.position).label("last_position"),
-        )
-        .group_by(PaymentScheduleItem.contract_id)
-        .subquery()
-    )
+def last_positions(session: Session, contract_ids: Sequence[str]) -> dict[str, int]:
+    """The last schedule position of each of these contracts that has items."""
     rows = session.execute(
-        select(
-            Contract.id,
-            Contract.start_date,
-            Contract.payment_terms,
-            last_position.c.last_position,
-        )
-        .outerjoin(last_position, last_position.c.contract_id == Contract.id)
-        .where(Contract.status == "active", Contract.end_date.is_(None))
-        .order_by(Contract.id)
+        select(PaymentScheduleItem.contract_id, func.max(PaymentScheduleItem.position))
+        .where(PaymentScheduleItem.contract_id.in_(list(contract_ids)))
+        .group_by(PaymentScheduleItem.contract_id)
     ).all()
-    return [(row[0], row[1], row[2], row[3]) for row in rows]
+    return {contract_id: position for contract_id, position in rows}

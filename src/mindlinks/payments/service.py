@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mindlinks.contracts.models import Contract
+from mindlinks.contracts.service import open_ended_active_contracts
 from mindlinks.contracts.terms import (
     FixedTerms,
     HourlyTerms,
@@ -77,9 +78,10 @@ def create_schedule(
 def roll_forward(session: Session, today: date) -> int:
     """Add the missing future periods of open-ended schedules; the number added."""
     added = 0
-    for contract_id, start_date, raw_terms, last_position in repository.open_ended_active_contracts(
-        session
-    ):
+    contracts = open_ended_active_contracts(session)
+    last = repository.last_positions(session, [contract_id for contract_id, _, _ in contracts])
+    for contract_id, start_date, raw_terms in contracts:
+        last_position = last.get(contract_id)
         try:
             terms = _terms_of(contract_id, raw_terms)
         except PaymentTermsNotSchedulable:
