@@ -16,6 +16,8 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from mindlinks import sqlite_wal
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -69,8 +71,15 @@ def _begin_sqlite(conn: Any) -> None:
     # committed in between (busy_timeout cannot help there); IMMEDIATE makes
     # transactions queue instead. A read-only probe may ask for a deferred
     # BEGIN with `execution_options(sqlite_begin="DEFERRED")`.
+    #
+    # Sent to the driver itself: through `exec_driver_sql` the BEGIN cost a fifth of
+    # an empty transaction (docs/benchmarks.md, Ledger). Its errors (SQLITE_BUSY once
+    # busy_timeout runs out) come out as SQLAlchemy's all the same: it wraps what a
+    # begin listener raises (tests/test_db.py).
     mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-    conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+    conn.connection.driver_connection.execute(
+        "BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE"
+    )
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -78,6 +87,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
+        path = engine.url.database or ""
+        if path not in ("", ":memory:") and not path.startswith("file:"):
+            sqlite_wal.attach(engine, path)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
