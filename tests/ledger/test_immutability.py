@@ -92,6 +92,37 @@ def test_insert_or_replace_is_refused_on_sqlite(session, ledger):
     assert repository.get_entry(session, ledger["seq"]).kind == "test.appended"
 
 
+CHAINED_INSERT = (
+    "INSERT INTO ledger_entries "
+    "SELECT :seq, kind, subject, actor, recorded_at, entry_bytes, leaf_hash, :prev "
+    "FROM ledger_entries WHERE seq = 0"
+)
+
+
+def chain_refused(session, params: dict) -> None:
+    with pytest.raises(IntegrityError, match="ledger chain: prev_hash"), session.begin_nested():
+        session.execute(text(CHAINED_INSERT), params)
+
+
+def test_sqlite_refuses_an_entry_that_does_not_chain_to_the_one_before(session, ledger):
+    """SQLite appends after a cached head; the database vouches for it
+    (0009_ledger_sqlite_chain)."""
+    if dialect(session) != "sqlite":
+        pytest.skip("PostgreSQL's sequencer reads the head under its lock")
+    size = ledger["size"]
+    last = repository.get_entry(session, size - 1).leaf_hash
+    before_last = repository.get_entry(session, size - 2).leaf_hash
+    chain_refused(session, {"seq": size, "prev": before_last})  # a stale head
+    chain_refused(session, {"seq": size + 1, "prev": last})  # a gap
+    chain_refused(session, {"seq": 0 + size + 5, "prev": bytes(32)})  # a second genesis
+    with pytest.raises(IntegrityError, match="the key exists"), session.begin_nested():
+        session.execute(text(CHAINED_INSERT), {"seq": size - 1, "prev": before_last})
+    assert repository.head_size(session) == size
+    # The right prev_hash at the right seq is the one insert it lets through.
+    session.execute(text(CHAINED_INSERT), {"seq": size, "prev": last})
+    assert repository.head_size(session) == size + 1
+
+
 # -- rewrites behind the database's back are found ---------------------------------
 
 

@@ -231,11 +231,13 @@ def test_the_sequencer_thread_ends_with_its_engine(scratch_engine: Engine):
 
 
 def test_a_queued_entry_is_never_integrated_twice(session):
+    if dialect(session) != "postgresql":
+        pytest.skip("SQLite queues nothing: its entries are integrated as they are appended")
     [entry] = rows_of(session, [append_entry(session, "test.appended", "contract:T", "system", {})])
     pending_id = session.scalar(
         select(LedgerSequenced.pending_id).where(LedgerSequenced.seq == entry.seq)
     )
-    size, head_leaf, _ = store.read_head(store.on(session.connection()))
+    size, head_leaf = store.read_head(store.on(session.connection()))
     again = sequencer.Queued(
         pending_id, "test.appended", "contract:T", "system", entry.recorded_at, "x", b"{", b"}"
     )
@@ -365,6 +367,8 @@ def test_which_entry_got_which_seq_cannot_be_rewritten(session, sql):
     if "OR REPLACE" in sql and dialect(session) != "sqlite":
         pytest.skip("INSERT OR REPLACE is SQLite's")
     rows_of(session, append_entries(session, items(2)))
+    if dialect(session) == "sqlite":  # numbers given before 0009_ledger_sqlite_chain
+        session.execute(text("INSERT INTO ledger_sequenced (pending_id, seq) VALUES (1, 0)"))
     before = session.scalar(select(func.count()).select_from(LedgerSequenced))
     error = refused(session, sql)
     assert isinstance(error, IntegrityError)

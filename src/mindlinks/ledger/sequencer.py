@@ -71,6 +71,7 @@ import structlog
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from mindlinks.ledger import merkle, store
@@ -126,6 +127,11 @@ class _Frontier:
 _FRONTIERS: weakref.WeakKeyDictionary[Engine, _Frontier] = weakref.WeakKeyDictionary()
 
 
+def forget_frontier(engine: Engine) -> None:
+    """Drop the engine's cached head and frontier (the next append reads them)."""
+    _FRONTIERS.pop(engine, None)
+
+
 def _frontier(db: store.Db, size: int, head_leaf: bytes | None) -> merkle.Frontier:
     cached = _FRONTIERS.get(db.engine)
     if cached is not None and cached.size == size and cached.head_leaf == head_leaf:
@@ -142,10 +148,12 @@ def integrate(
     delete_queued: Sequence[int] = (),
     *,
     commit: bool = False,
+    numbered: bool = True,
 ) -> int:
     """Write `queued` as the entries `size`, `size + 1`, …, with their tree nodes and
-    their `ledger_sequenced` rows (and delete their queued rows, `delete_queued`;
-    and `commit`, in a transaction of the sequencer's own); answers the first seq.
+    (`numbered`) their `ledger_sequenced` rows (and delete their queued rows,
+    `delete_queued`; and `commit`, in a transaction of the sequencer's own);
+    answers the first seq.
     The caller holds the lock (or SQLite's write lock) and read (`size`,
     `head_leaf`) after taking it."""
     bind_time = db.bind_time
@@ -164,12 +172,36 @@ def integrate(
         leaves.append(leaf)
         prev = leaf
     created, grown = merkle.extend_frontier(size, _frontier(db, size, head_leaf), leaves)
-    numbers = [(q.pending_id, seq) for seq, q in enumerate(queued, size)]
-    # Cached before the commit: if this transaction rolls back, the head read by
-    # the next integration will not match, and the cache is ignored.
-    _FRONTIERS[db.engine] = _Frontier(size + len(queued), prev, grown)
+    numbers = [(q.pending_id, seq) for seq, q in enumerate(queued, size)] if numbered else []
     store.write_integration(db, entry_rows, created, numbers, delete_queued, commit=commit)
+    # Cached before the commit: if this transaction rolls back, the cache is ahead
+    # of the ledger, and the next integration finds out (PostgreSQL: the head it
+    # reads under the lock does not match; SQLite: the chain trigger refuses).
+    _FRONTIERS[db.engine] = _Frontier(size + len(queued), prev, grown)
     return size
+
+
+def integrate_at_once(db: store.Db, queued: Sequence[Queued]) -> int:
+    """SQLite: write `queued` after the head, in the caller's transaction (which
+    holds the write lock), and answer the first seq. No `ledger_sequenced` rows:
+    an entry's number is its seq + 1 (see service).
+
+    The head is the engine's cached one when there is one, not read: the database
+    checks it instead. Its chain trigger (migration 0009_ledger_sqlite_chain)
+    refuses an entry whose seq exists or whose prev_hash is not the leaf hash of
+    the entry before it, so a stale cache (another process appended, or an
+    append rolled back) costs one refused statement, which SQLite undoes alone
+    (the transaction goes on), then the head is read and the append is redone."""
+    cached = _FRONTIERS.get(db.engine)
+    if cached is not None:
+        try:
+            return integrate(db, queued, cached.size, cached.head_leaf, numbered=False)
+        except IntegrityError as error:
+            if not store.is_stale_head(error):
+                raise
+            forget_frontier(db.engine)
+    size, head_leaf = store.read_head(db)
+    return integrate(db, queued, size, head_leaf, numbered=False)
 
 
 def queued_from_row(db: store.Db, row: store.QueuedRow) -> Queued:
@@ -186,7 +218,7 @@ def _integrate_queue(
 ) -> Integration:
     """Integrate up to `limit` queued entries; with `own_transaction` (a driver
     connection of the sequencer's own, in autocommit mode), begin and commit."""
-    rows, (size, head_leaf, _) = store.read_queue(db, limit, lock_timeout, begin=own_transaction)
+    rows, (size, head_leaf) = store.read_queue(db, limit, lock_timeout, begin=own_transaction)
     if not rows:
         if own_transaction:
             db.raw.execute("ROLLBACK")  # nothing written; frees the lock

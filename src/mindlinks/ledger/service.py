@@ -27,11 +27,13 @@ engine's strategy, never a flag:
 - SQLite: every app transaction already holds the one write lock (`BEGIN
   IMMEDIATE`, see `mindlinks.db`), so there is nothing to group: the entries are
   integrated at once, in the caller's transaction, by the same code the sequencer
-  runs, and numbered (their "pending id") after the last one in `ledger_sequenced`.
-  They have their seq on return.
+  runs (`sequencer.integrate_at_once`, after the head the engine cached, which the
+  database's chain trigger vouches for). An entry's number (its "pending id") is
+  its seq + 1. They have their seq on return.
 
-Either way `ledger_sequenced` maps every integrated entry's pending id to its seq,
-and the sequencer writes the tree's complete subtrees (`ledger_nodes`) with it.
+On PostgreSQL `ledger_sequenced` maps every integrated entry's pending id to its
+seq; either way the tree's complete subtrees (`ledger_nodes`) are written with the
+entries.
 
 Fields: `kind` is dotted lower case (`contract.signed`), `subject` is
 `<type>:<id>` and `actor` a printable ASCII token (`user:<id>`, `system`), both
@@ -178,20 +180,16 @@ def append_entries(session: Session, items: Sequence[NewEntry]) -> list[Appended
             Appended(pid, None, item.kind, item.subject, item.actor, recorded, item.payload)
             for pid, item in zip(ids, items, strict=True)
         ]
-    store.lock(db)
-    size, head_leaf, last_number = store.read_head(db)
     stamp = format_recorded_at(recorded)
     queued = [
-        Queued(number, item.kind, item.subject, item.actor, recorded, stamp, head, tail)
-        for number, item, (_, head, tail) in zip(
-            range(last_number + 1, last_number + 1 + len(items)), items, encoded, strict=True
-        )
+        Queued(0, item.kind, item.subject, item.actor, recorded, stamp, head, tail)
+        for item, (_, head, tail) in zip(items, encoded, strict=True)
     ]
-    first = sequencer.integrate(db, queued, size, head_leaf)
+    first = sequencer.integrate_at_once(db, queued)
     sequencer.forget_stale(session, first, len(queued))
     return [
-        Appended(q.pending_id, seq, q.kind, q.subject, q.actor, recorded, item.payload)
-        for seq, (q, item) in enumerate(zip(queued, items, strict=True), first)
+        Appended(seq + 1, seq, item.kind, item.subject, item.actor, recorded, item.payload)
+        for seq, item in enumerate(items, first)
     ]
 
 

@@ -47,13 +47,7 @@ EntryRow = tuple[int, str, str, str, Any, bytes, bytes, bytes]
 QueuedRow = tuple[int, str, str, str, Any, bytes]
 """id, kind, subject, actor, recorded_at (as read), payload"""
 
-_PG_HEAD = "SELECT seq, leaf_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"
-# SQLite integrates in the appending transaction and numbers its entries itself
-# (see service): the last number comes with the head.
-_SQLITE_HEAD = (
-    "SELECT seq, leaf_hash, (SELECT max(pending_id) FROM ledger_sequenced) "
-    "FROM ledger_entries ORDER BY seq DESC LIMIT 1"
-)
+_HEAD = "SELECT seq, leaf_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"
 _PG_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 # Local to the transaction, and set in the statement that may wait.
 _PG_LOCK_WITH_TIMEOUT = "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s)"
@@ -274,10 +268,19 @@ def insert_queued(
         return ids
 
 
+_PG_SEQ_OF = "SELECT seq FROM ledger_sequenced WHERE pending_id = %s"
+# SQLite numbers an entry seq + 1 (see service). Databases that had entries before
+# that rule kept a `ledger_sequenced` row for each entry numbered otherwise; their
+# numbers are all below the rule's (see migration 0009_ledger_sqlite_chain).
+_SQLITE_SEQ_OF = (
+    "SELECT coalesce((SELECT seq FROM ledger_sequenced WHERE pending_id = ?1), "
+    "(SELECT seq FROM ledger_entries WHERE seq = ?1 - 1))"
+)
+
+
 def seq_of(db: Db, pending_id: int) -> int | None:
-    sql = "SELECT seq FROM ledger_sequenced WHERE pending_id = ?"
-    found = fetch_one(db, _pg(sql) if db.queues else sql, (pending_id,))
-    return None if found is None else int(found[0])
+    found = fetch_one(db, _PG_SEQ_OF if db.queues else _SQLITE_SEQ_OF, (pending_id,))
+    return None if found is None or found[0] is None else int(found[0])
 
 
 # -- the integrating transaction ------------------------------------------------------
@@ -297,20 +300,27 @@ def lock(db: Db, timeout: str | None = None) -> None:
         fetch_one(db, _PG_LOCK_WITH_TIMEOUT, (timeout, LOCK_KEY))
 
 
-def read_head(db: Db) -> tuple[int, bytes | None, int]:
-    """(size, leaf hash of the last entry or None, last SQLite entry number or 0):
-    read AFTER the lock, in a statement of its own, so that under READ COMMITTED
-    it sees every integration committed before the lock was granted."""
-    row = fetch_one(db, _PG_HEAD if db.queues else _SQLITE_HEAD)
+def read_head(db: Db) -> tuple[int, bytes | None]:
+    """(size, leaf hash of the last entry or None): read AFTER the lock, in a
+    statement of its own, so that under READ COMMITTED it sees every integration
+    committed before the lock was granted."""
+    row = fetch_one(db, _HEAD)
     if row is None:
-        return 0, None, 0
-    last_number = int(row[2] or 0) if len(row) > 2 else 0
-    return int(row[0]) + 1, bytes(row[1]), last_number
+        return 0, None
+    return int(row[0]) + 1, bytes(row[1])
+
+
+def is_stale_head(error: BaseException) -> bool:
+    """Whether an insert of entries was refused because the head it was computed on
+    is not the ledger's head (SQLite's chain trigger, migration 0009): its seq
+    exists, or its prev_hash is not the leaf hash of the entry before it."""
+    message = str(getattr(error, "orig", error))
+    return message.startswith(("ledger is append-only: the key exists", "ledger chain:"))
 
 
 def read_queue(
     db: Db, limit: int, lock_timeout: str | None = None, *, begin: bool = False
-) -> tuple[list[QueuedRow], tuple[int, bytes | None, int]]:
+) -> tuple[list[QueuedRow], tuple[int, bytes | None]]:
     """Take the lock, then read up to `limit` queued rows and the head. The lock and
     the read are separate statements: under READ COMMITTED the read's snapshot is
     taken after the lock was granted, so it holds every commit made before.
@@ -341,12 +351,12 @@ def read_queue(
         with _translated(db, _PG_READ_QUEUE, (limit,)):
             found = db.raw.execute(_PG_READ_QUEUE, (limit,)).fetchall()
     if not found:
-        return [], (0, None, 0)
+        return [], (0, None)
     last_seq, last_leaf = found[0][6], found[0][7]
     rows: list[QueuedRow] = [tuple(r[:6]) for r in found]
     if last_seq is None:
-        return rows, (0, None, 0)
-    return rows, (int(last_seq) + 1, bytes(last_leaf), 0)
+        return rows, (0, None)
+    return rows, (int(last_seq) + 1, bytes(last_leaf))
 
 
 def _set_timeout(interval: str) -> str:
@@ -386,7 +396,8 @@ def write_integration(
             _execute_many(db, _INSERT_ENTRIES, entries)
             if nodes:
                 _execute_many(db, _INSERT_NODES, nodes)
-            _execute_many(db, _INSERT_SEQUENCED, numbers)
+            if numbers:
+                _execute_many(db, _INSERT_SEQUENCED, numbers)
             if delete_queued:
                 raw.execute(_SQLITE_DELETE_QUEUED, (json.dumps(list(delete_queued)),))
             if commit:
