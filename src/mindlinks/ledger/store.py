@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from itertools import chain
 from typing import Any
@@ -148,10 +149,20 @@ class _Types:
 
     def __init__(self, dialect: Dialect) -> None:
         column_type = LedgerEntry.__table__.c.recorded_at.type
-        bind = column_type.bind_processor(dialect)
+        bind = column_type.bind_processor(dialect) or (lambda value: value)
         result = column_type.result_processor(dialect, None)
-        self.bind_time: Any = bind or (lambda value: value)
+        if dialect.name == "sqlite":
+            # sqlite3 turns a datetime parameter into text with its default adapter,
+            # `isoformat(" ")`, once per row; done here, once per append, the
+            # stored text is the same.
+            self.bind_time: Any = lambda value: _sqlite_text(bind(value))
+        else:
+            self.bind_time = bind
         self.read_time: Any = result or (lambda value: value)
+
+
+def _sqlite_text(value: Any) -> Any:
+    return value.isoformat(" ") if isinstance(value, datetime) else value
 
 
 _TYPES: dict[str, _Types] = {}
