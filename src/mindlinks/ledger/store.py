@@ -149,20 +149,24 @@ class _Types:
 
     def __init__(self, dialect: Dialect) -> None:
         column_type = LedgerEntry.__table__.c.recorded_at.type
-        bind = column_type.bind_processor(dialect) or (lambda value: value)
+        bind: Any = column_type.bind_processor(dialect) or _unchanged
         result = column_type.result_processor(dialect, None)
         if dialect.name == "sqlite":
             # sqlite3 turns a datetime parameter into text with its default adapter,
             # `isoformat(" ")`, once per row; done here, once per append, the
             # stored text is the same.
-            self.bind_time: Any = lambda value: _sqlite_text(bind(value))
+            def bind_sqlite(value: Any) -> Any:
+                bound = bind(value)
+                return bound.isoformat(" ") if isinstance(bound, datetime) else bound
+
+            self.bind_time: Any = bind_sqlite
         else:
             self.bind_time = bind
-        self.read_time: Any = result or (lambda value: value)
+        self.read_time: Any = result or _unchanged
 
 
-def _sqlite_text(value: Any) -> Any:
-    return value.isoformat(" ") if isinstance(value, datetime) else value
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 _TYPES: dict[str, _Types] = {}
