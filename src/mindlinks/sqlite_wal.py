@@ -19,6 +19,8 @@ Durability, with `synchronous=NORMAL`: a committed transaction survives a proces
 crash at once, and a power loss once a checkpoint has synced the WAL after it.
 With the default that moment came after 1,000 pages of writes, however long they
 took (hours on a quiet system); here it comes within about `interval` seconds.
+Where that is not soon enough (a ledger checkpoint is signed over entries that
+must not be lost afterwards), `sync_committed` makes it now.
 The connections' own automatic checkpoint stays as a backstop, at `BACKSTOP_PAGES`,
 for a WAL the thread does not keep up with.
 """
@@ -92,6 +94,30 @@ class WalCheckpointer:
                     log.warning("sqlite_wal_checkpoint_skipped", path=self.path)
         finally:
             connection.close()
+
+
+def sync_committed(engine: Engine) -> bool:
+    """Make every transaction committed so far survive a power loss, whatever the
+    connections' `synchronous` level: fsync the WAL (SQLite, a database file).
+
+    What is not in the WAL is in the database file, which a checkpoint fsyncs
+    before SQLite lets the WAL start over, so the WAL's fsync is the one missing.
+    fsync is per file, not per descriptor: a descriptor of our own flushes the
+    frames every connection wrote. Answers whether there was a WAL to sync."""
+    if engine.dialect.name != "sqlite":
+        return False
+    path = engine.url.database or ""
+    if path in ("", ":memory:") or path.startswith("file:"):
+        return False
+    try:
+        descriptor = os.open(f"{path}-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # no WAL: everything is in the database file
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return True
 
 
 _CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()

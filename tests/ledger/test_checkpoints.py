@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from mindlinks.ledger import repository, verifier
+import os
+
+from mindlinks import sqlite_wal
+from mindlinks.db import make_engine
+from mindlinks.ledger import note, repository, verifier
 from mindlinks.ledger.checkpoints import issue_checkpoint, keyring_for, latest_checkpoint
 from mindlinks.ledger.tasks import issue_checkpoint_job
 from mindlinks.ledger.timestamp import verify_timestamp
@@ -67,3 +71,46 @@ def test_with_a_tsa_configured_each_checkpoint_carries_a_verifiable_token(
     assert checkpoint.timestamp_token
     when = verify_timestamp(checkpoint.timestamp_token, checkpoint.note.encode(), tsa.pki.ca_pem)
     assert when.tzinfo is not None
+
+
+def test_on_sqlite_the_entries_are_fsynced_before_their_checkpoint_is_signed(
+    session, app_context, monkeypatch
+):
+    """SQLite commits under synchronous=NORMAL do not fsync: a checkpoint signed
+    over entries still only in the OS's cache could outlive them."""
+    append_n(session, 3)
+    events: list[str] = []
+    real_sync, real_sign = sqlite_wal.sync_committed, note.sign_note
+
+    def sync(engine):
+        events.append("sync")
+        return real_sync(engine)
+
+    def sign(*args, **kwargs):
+        events.append("sign")
+        return real_sign(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite_wal, "sync_committed", sync)
+    monkeypatch.setattr(note, "sign_note", sign)
+    assert issue_checkpoint(session, app_context.settings, keyring_for(app_context)) is not None
+    assert events == ["sync", "sign"]
+
+
+def test_syncing_committed_sqlite_writes_fsyncs_the_wal(tmp_path, monkeypatch):
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        synced: list[str] = []
+        real_fsync = os.fsync
+        monkeypatch.setattr(
+            os,
+            "fsync",
+            lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)),
+        )
+        assert sqlite_wal.sync_committed(engine)
+        assert synced == [f"{tmp_path / 'app.db'}-wal"]
+    finally:
+        engine.dispose()
+    assert not sqlite_wal.sync_committed(make_engine("postgresql+psycopg://x@127.0.0.1/none"))

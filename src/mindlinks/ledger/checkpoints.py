@@ -1,7 +1,9 @@
 """Signed tree heads: C2SP checkpoints over the ledger, kept forever.
 
 A checkpoint is issued when the tree has grown since the last one; each is kept,
-so a consistency proof between any two can be served. When a time-stamping
+so a consistency proof between any two can be served. The entries it signs for are
+made durable first (on SQLite, whose commits do not fsync, `sqlite_wal.sync_committed`):
+a published checkpoint must never cover entries a power loss could take back. When a time-stamping
 authority is configured, the signed note is timestamped (RFC 3161) before the
 row is written: the table is append-only, so the token cannot be added later.
 """
@@ -13,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mindlinks import sqlite_wal
 from mindlinks.config import Settings
 from mindlinks.ledger import note, repository
 from mindlinks.ledger.errors import CheckpointNotFound
@@ -72,6 +75,9 @@ def issue_checkpoint(
     if size == 0 or (latest is not None and latest.tree_size >= size):
         return None
     root = repository.root_at(session, size)
+    # The entries signed for must outlive a power loss: SQLite's commits under
+    # synchronous=NORMAL do not fsync (PostgreSQL's do, synchronous_commit on).
+    sqlite_wal.sync_committed(session.connection().engine)
     issued = now()
     body = note.format_checkpoint(settings.ledger_origin, size, root, [note.issued_at_line(issued)])
     signed = note.sign_note(body, keys.active.key_name, keys.active.private_key)
