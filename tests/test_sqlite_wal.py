@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from sqlalchemy import text
@@ -57,3 +58,32 @@ def test_an_in_memory_database_has_no_checkpointer():
     engine = make_engine("sqlite://")
     assert sqlite_wal.checkpointer_of(engine) is None
     engine.dispose()
+
+
+def test_a_fork_waits_for_a_running_checkpoint_pass(tmp_path):
+    """A forked child (ledger verify's workers) must not inherit SQLite's mutexes
+    in the middle of a pass."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    try:
+        write_rows(engine, 1)
+        checkpointer = sqlite_wal.checkpointer_of(engine)
+        assert checkpointer is not None
+        checkpointer._pass.acquire()  # a pass in progress
+        finished = threading.Event()
+
+        def finish_the_pass() -> None:
+            time.sleep(0.3)
+            finished.set()
+            checkpointer._pass.release()
+
+        threading.Thread(target=finish_the_pass).start()
+        pid = os.fork()
+        if pid == 0:  # the child: the pass had finished before the fork
+            os._exit(0 if finished.is_set() else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # The parent's lock was given back: its passes go on.
+        assert checkpointer._pass.acquire(timeout=2)
+        checkpointer._pass.release()
+    finally:
+        engine.dispose()

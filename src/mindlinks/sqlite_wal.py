@@ -55,6 +55,8 @@ class WalCheckpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Held through each pass, and by a fork (see `_hold_for_fork`).
+        self._pass = threading.Lock()
 
     def start(self) -> None:
         with self._lock:
@@ -87,7 +89,8 @@ class WalCheckpointer:
         try:
             while not self._stop.wait(self.interval):
                 try:
-                    self.checkpoint(connection)
+                    with self._pass:
+                        self.checkpoint(connection)
                 except sqlite3.Error:
                     # A locked or busy file this time (a schema change, a backup):
                     # the next pass tries again; the backstop covers the meantime.
@@ -146,12 +149,29 @@ def attach(engine: Engine, path: str) -> None:
     event.listen(engine, "engine_disposed", on_dispose)
 
 
+def _hold_for_fork() -> None:
+    # No pass may be inside SQLite when the process forks: a child inherits the
+    # state of SQLite's mutexes but not the thread that would release them, and
+    # `ledger verify`'s forked workers open the same file.
+    for checkpointer in list(_CHECKPOINTERS.values()):
+        checkpointer._pass.acquire()
+
+
+def _release_after_fork() -> None:
+    for checkpointer in list(_CHECKPOINTERS.values()):
+        if checkpointer._pass.locked():
+            checkpointer._pass.release()
+
+
 def _forget_in_child() -> None:
     # A forked child has none of the parent's threads: its engines start their own
     # on their next connection, if they ever connect.
     for checkpointer in list(_CHECKPOINTERS.values()):
         checkpointer._thread = None
         checkpointer._lock = threading.Lock()
+        checkpointer._pass = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_in_child)
+os.register_at_fork(
+    before=_hold_for_fork, after_in_parent=_release_after_fork, after_in_child=_forget_in_child
+)
