@@ -7,7 +7,7 @@ import platform
 import time
 from pathlib import Path
 
-from bench import contracts, kyc, ledger, ledger_verify, me_rps
+from bench import contracts, kyc, ledger, ledger_sqlite_floor, ledger_verify, me_rps
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -34,6 +34,17 @@ def run_ledger() -> None:
     ledger.main([])
 
 
+def run_ledger_sqlite_floor() -> None:
+    found = ledger_sqlite_floor.main()
+    record = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": platform.platform(),
+        "n": ledger_sqlite_floor.N,
+        "microseconds": found,
+    }
+    (RESULTS / "ledger_sqlite_floor.json").write_text(json.dumps(record, indent=2))
+
+
 def run_kyc() -> None:
     # prints its tables and writes bench/results/kyc.json itself
     kyc.main()
@@ -54,6 +65,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     run_me_rps()
     run_ledger()
+    run_ledger_sqlite_floor()
     run_ledger_verify()
     run_kyc()
     run_contracts()
