@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from mindlinks.ledger import integrity, merkle, note, repository
+from mindlinks.ledger import integrity, merkle, note, repository, verify_range
 from mindlinks.ledger.integrity import verify_ledger
 from mindlinks.ledger.models import LedgerCheckpoint
 from mindlinks.ledger.service import NewEntry, append_entries
@@ -117,6 +117,31 @@ def test_entries_the_fast_check_leaves_to_the_reference_verify(session):
     report = verify_ledger(session, chunk_level=3)
     assert (report.ok, report.reason) == (True, None)
     assert report.entries_checked == repository.head_size(session)
+
+
+def test_a_level_concatenated_out_of_order_is_read_again_before_it_is_reported(
+    session, monkeypatch
+):
+    """SQLite's group_concat follows its ordered subquery, but nothing promises that:
+    a level whose concatenation comes in another order is read row by row, and passes;
+    a wrong node is still named."""
+    append_n(session, 40)
+    read = verify_range.Source.node_hashes
+
+    def reversed_hashes(self: verify_range.Source, level: int, low: int, high: int) -> bytes:
+        joined = read(self, level, low, high)
+        return b"".join(reversed([joined[i : i + 32] for i in range(0, len(joined), 32)]))
+
+    monkeypatch.setattr(verify_range.Source, "node_hashes", reversed_hashes)
+    report = verify_ledger(session, chunk_level=3)
+    assert (report.ok, report.reason) == (True, None)
+
+    lift_guard(session, "ledger_nodes", "update")
+    session.execute(
+        text("UPDATE ledger_nodes SET hash = :h WHERE level = 2 AND idx = 3"), {"h": bytes(32)}
+    )
+    report = verify_ledger(session, chunk_level=3)
+    assert (report.first_bad_seq, report.reason) == (15, "tree node (2, 3) has a wrong hash")
 
 
 def test_workers_are_not_used_inside_the_callers_transaction(session):

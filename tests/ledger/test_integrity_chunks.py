@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from mindlinks.ledger.canonical import GENESIS_PREV_HASH, encode_entry, format_recorded_at
 from mindlinks.ledger.verify_entries import (
     check_chunk,
+    columns_of,
     exact_chunk,
     fast_chunk,
     flat_objects_canonical,
@@ -35,13 +36,6 @@ from mindlinks.ledger.verify_entries import (
 START = 4096
 MOMENT = datetime(2026, 11, 29, 10, 30, 0, 5, tzinfo=UTC)
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def _joined(hashes: Any) -> bytes:
-    try:  # as verify_range.Source does for SQLite
-        return b"".join(hashes)
-    except TypeError:
-        return b""
 
 
 def leaf(data: bytes) -> bytes:
@@ -62,8 +56,16 @@ class Chunk:
         return stamp_pg_micros if self.postgres else stamp_sqlite_text
 
     def columns(self) -> Any:
-        seqs, kinds, subjects, actors, recorded, raws, leaves, prevs = zip(*self.rows, strict=True)
-        return seqs, kinds, subjects, actors, recorded, raws, _joined(leaves), _joined(prevs)
+        """The chunk as `verify_range.Source` gives it to the fast check: SQLite's rows
+        with their names encoded, PostgreSQL's with text read as bytes (a text column
+        cannot hold anything else there; what a test puts in instead reads as NULL)."""
+        if not self.postgres:
+            return columns_of(self.rows, encode_names=True)
+        raw = [
+            [row[0], *(v.encode() if isinstance(v, str) else None for v in row[1:4]), *row[4:]]
+            for row in self.rows
+        ]
+        return columns_of(raw, encode_names=False)
 
     def fast(self) -> list[bytes] | None:
         return fast_chunk(self.columns(), START, len(self.rows), self.prev, self.stamp)
@@ -154,6 +156,30 @@ def test_nested_payloads_and_escapes_take_the_general_way_and_pass():
             item(3, spaced="a b c", negative=-12),
         ]
     )
+    leaves = chunk.fast()
+    assert leaves is not None and chunk.exact() == (leaves, None)
+
+
+def test_spaces_inside_strings_stay_on_the_flat_way_and_pass():
+    chunk = make_chunk([item(n, note=f"signed on site, page {n}", ok=True) for n in range(20)])
+    leaves = chunk.fast()
+    assert leaves is not None and chunk.exact() == (leaves, None)
+
+
+def test_arrays_of_objects_take_the_general_way_and_pass():
+    """Their `},{` would spoil the flat way's count; the general way compares each
+    element with its payload instead."""
+    lines = [{"qty": 2, "sku": "A-1"}, {"qty": 1, "sku": "B-7"}]
+    chunk = make_chunk([item(n, lines=lines, number=n) for n in range(5)])
+    leaves = chunk.fast()
+    assert leaves is not None and chunk.exact() == (leaves, None)
+
+
+def test_a_string_value_starting_with_a_colon_is_still_vouched_for():
+    """It adds a `":` that no key made: the flat way refuses, the general way accepts."""
+    document = b'[{"a":":x"}]'
+    assert not flat_objects_canonical(document, 1)
+    chunk = make_chunk([item(n, a=":x") for n in range(3)])
     leaves = chunk.fast()
     assert leaves is not None and chunk.exact() == (leaves, None)
 
@@ -430,6 +456,85 @@ def test_the_fast_check_accepts_nothing_the_reference_refuses(items, postgres, s
     assert chunk.checked() == exact
 
 
+def with_payload_text(chunk: Chunk, texts: list[bytes]) -> Chunk:
+    """The chunk's entries with their payloads replaced by the given text (any
+    spelling, JSON or not), the hashes and chain made to match."""
+    before = chunk.prev
+    for row, text in zip(chunk.rows, texts, strict=True):
+        obj = json.loads(row[5])
+        obj["payload"] = {"__payload__": 0}
+        obj["prev_hash"] = before.hex()
+        data = encode_entry(obj).replace(b'"payload":{"__payload__":0}', b'"payload":' + text)
+        row[5], row[6], row[7] = data, leaf(data), before
+        before = row[6]
+    return chunk
+
+
+spelled_keys = st.sampled_from(['"a"', '"b"', '"c"', '":x"', '"a b"', '"},{"', '"\\u0061"'])
+spelled_values = st.sampled_from(
+    [
+        "1",
+        "0",
+        "-0",
+        "-7",
+        "01",
+        "1.5",
+        "1e2",
+        "true",
+        "null",
+        '"x"',
+        '"x y"',
+        '"},{"',
+        '":-0"',
+        '"\\u0041"',
+        '"\\\\"',
+        "9007199254740991",
+        "9007199254740993",
+        "[]",
+        "[1,2]",
+        "[1, 2]",
+        '[{"b":1},{"a":2}]',
+        '{"b":1,"a":2}',
+        '{"a":2,"b":1}',
+        "{}",
+    ]
+)
+payload_texts = st.builds(
+    lambda members, colon, comma, pad: (
+        pad + "{" + comma.join(k + colon + v for k, v in members) + "}"
+    ).encode(),
+    st.lists(st.tuples(spelled_keys, spelled_values), max_size=4),
+    st.sampled_from([":", ":", ":", ": "]),
+    st.sampled_from([",", ",", ",", ", "]),
+    st.sampled_from(["", "", "", " "]),
+)
+"""Payload texts, mostly JSON, often canonical, often not in one way or another."""
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(payload_texts, min_size=1, max_size=5), st.booleans())
+def test_spelled_payloads_the_fast_check_accepts_the_reference_accepts(texts, postgres):
+    """Payloads spelled member by member rather than serialized: duplicate or unsorted
+    keys, spaces in and out of strings, `},{` and `:-0` in strings, -0, leading zeros,
+    floats, integers beyond 2^53, escapes, nested arrays and objects."""
+    chunk = with_payload_text(
+        make_chunk([item(n) for n in range(len(texts))], postgres=postgres), texts
+    )
+    fast = chunk.fast()
+    exact = chunk.exact()
+    if fast is not None:
+        assert exact == (fast, None)
+    assert chunk.checked() == exact
+
+
+def test_spelled_payloads_can_be_sound():
+    """The spelling helper itself: canonical texts pass both ways."""
+    texts = [b'{"a":1,"b":"x y"}', b"{}", b'{"a":[{"b":1},{"c":null}],"d":true}']
+    chunk = with_payload_text(make_chunk([item(n) for n in range(3)]), texts)
+    leaves = chunk.fast()
+    assert leaves is not None and chunk.exact() == (leaves, None)
+
+
 def test_the_reference_reads_the_dates_the_drivers_give():
     assert stamp_pg_micros(0) == "2000-01-01T00:00:00.000000Z"
     assert stamp_pg_micros(2**63 - 1) is None  # 'infinity'
@@ -439,6 +544,67 @@ def test_the_reference_reads_the_dates_the_drivers_give():
     assert stamp_sqlite_text("2026-11-29 11:30:00+01:00") == "2026-11-29T10:30:00.000000Z"
     assert stamp_sqlite_text("not a time") is None
     assert stamp_sqlite_text(17) is None
+
+
+def stamp_sqlite_by_formatting(value: Any) -> str | None:
+    """What `stamp_sqlite_text` gave before it cut the common shape: format it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    try:
+        return format_recorded_at(moment)
+    except OverflowError:
+        return None
+
+
+def stamp_pg_by_formatting(value: Any) -> str | None:
+    if type(value) is not int or value in (2**63 - 1, -(2**63)):
+        return None
+    try:
+        return format_recorded_at(PG_EPOCH + timedelta(microseconds=value))
+    except OverflowError:
+        return None
+
+
+moments = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.none()
+)
+offsets = st.sampled_from(["", "+00:00", "-00:00", "+01:00", "-05:30", "Z", "+0100", "+01"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    moments, offsets, st.sampled_from([" ", "T", "_"]), st.sampled_from([0, 3, 6]), st.booleans()
+)
+def test_sqlite_times_read_as_formatting_them_would(moment, offset, sep, digits, cut):
+    """The shortcut for SQLAlchemy's own text gives what formatting the parsed time
+    gives, for that text and for its neighbours (other separators, fraction lengths,
+    offsets, a character less)."""
+    text = moment.isoformat(sep=sep, timespec="seconds")
+    if digits:
+        text += "." + f"{moment.microsecond:06d}"[:digits]
+    text += offset
+    if cut:
+        text = text[:-1]
+    assert stamp_sqlite_text(text) == stamp_sqlite_by_formatting(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.integers(-(2**63), 2**63 - 1),
+        st.integers(-63_082_281_600_000_000 - 10**11, -63_082_281_600_000_000 + 10**11),
+        st.integers(252_455_615_999_999_999 - 10**11, 252_455_615_999_999_999 + 10**11),
+        st.integers(-(10**15), 10**15),
+    )
+)
+def test_postgresql_times_read_as_formatting_them_would(micros):
+    """Integer arithmetic gives what the datetime gives, up to years 1 and 9999."""
+    assert stamp_pg_micros(micros) == stamp_pg_by_formatting(micros)
 
 
 def test_the_fast_check_is_used_for_the_first_entries_too():

@@ -25,8 +25,10 @@ reference check as the fallback that names any problem), its tree up to the rang
 root, the stored nodes of that tree, and its part of every checkpoint inside it.
 This process then folds the range roots: the nodes above chunk_level, every
 checkpoint root, the chain between ranges (each range starts from the stored leaf
-hash of the entry before it, which the range before verified). Memory stays
-O(2^chunk_level + n / 2^chunk_level).
+hash of the entry before it, which the range before verified). With workers, it
+reads the stored nodes above the ranges and the counts the beyond-the-head checks
+need while they run, not after them. Memory stays O(2^chunk_level + n /
+2^chunk_level).
 
 Ranges run in worker processes when the ledger is large and this call began the
 snapshot itself (workers cannot see another transaction's uncommitted rows); see
@@ -98,6 +100,9 @@ class _Run:
     stack: list[tuple[int, bytes]] = field(default_factory=list)  # complete subtrees ≥ chunk
     upper: dict[merkle.Node, bytes] = field(default_factory=dict)  # computed levels > chunk
     problems: list[tuple[int, str]] = field(default_factory=list)
+    stored_upper: dict[merkle.Node, bytes] | None = None  # read_stored
+    node_count: int = 0
+    first_beyond: int | None = None
 
     def __post_init__(self) -> None:
         empty = self.session.scalar(select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size == 0))
@@ -134,12 +139,26 @@ class _Run:
             self.upper[(level, (end >> level) - 1)] = h
         self.stack.append((level, h))
 
-    def check_upper(self) -> None:
+    def read_stored(self) -> None:
+        """Read what the checks after the ranges compare with: the stored nodes above
+        the ranges, how many nodes there are, the first checkpoint past the head. With
+        worker processes this runs while they work (same snapshot)."""
         n = LedgerNode
         rows = self.session.execute(
             select(n.level, n.idx, n.hash).where(n.level > self.chunk_level)
         )
-        stored = {(int(lv), int(i)): bytes(h) for lv, i, h in rows}
+        self.stored_upper = {(int(lv), int(i)): bytes(h) for lv, i, h in rows}
+        self.node_count = self.session.scalar(select(func.count()).select_from(LedgerNode)) or 0
+        self.first_beyond = self.session.scalar(
+            select(func.min(LedgerCheckpoint.tree_size)).where(
+                LedgerCheckpoint.tree_size > self.size
+            )
+        )
+
+    def check_upper(self) -> None:
+        if self.stored_upper is None:
+            self.read_stored()
+        stored = self.stored_upper or {}
         for (level, index), h in self.upper.items():
             if stored.get((level, index)) != h:
                 what = "is missing" if (level, index) not in stored else "has a wrong hash"
@@ -160,16 +179,14 @@ class _Run:
 
     def check_beyond_head(self) -> None:
         expected = sum(self.size >> lv for lv in range(1, self.size.bit_length()))
-        count = self.session.scalar(select(func.count()).select_from(LedgerNode)) or 0
+        count = self.node_count
         if count != expected:
             self.bad(self.size, f"{count} tree nodes stored, {expected} expected for the entries")
-        beyond = self.session.scalar(
-            select(func.min(LedgerCheckpoint.tree_size)).where(
-                LedgerCheckpoint.tree_size > self.size
+        if self.first_beyond is not None:
+            self.bad(
+                self.size,
+                f"checkpoint {self.first_beyond} is beyond the {self.size} stored entries",
             )
-        )
-        if beyond is not None:
-            self.bad(self.size, f"checkpoint {beyond} is beyond the {self.size} stored entries")
 
 
 def _note_body(note: str) -> tuple[int, bytes] | None:
@@ -244,7 +261,9 @@ def _verify_ranges(
     pool = open_pool(session, workers, fetch_rows) if workers else None
     if pool is not None:
         try:
-            _absorb_all(run, pool.map(ranges), progress)
+            results = pool.map(ranges)  # every range is queued: the workers start
+            run.read_stored()  # instead of after them, on the critical path
+            _absorb_all(run, results, progress)
             return run
         except Exception as exc:  # a worker could not connect, or died
             log.warning("ledger_verify_workers_failed", error=repr(exc))
@@ -286,6 +305,8 @@ def verify_ledger(
     run = _Run(session, size, chunk_level, keys)
     count = _worker_count(workers, size, len(run.ranges()), own_snapshot)
     run = _verify_ranges(run, session, count, progress)
+    if run.stored_upper is None:
+        run.read_stored()
     run.check_upper()
     if not run.problems and head_size(session) == run.size:
         run.check_beyond_head()

@@ -16,9 +16,10 @@ Two ways, one verdict:
   that seq, prev_hash, kind, subject, actor and recorded_at inside the bytes agree
   with the columns. Parsing and re-serializing each entry takes about 15 times as
   long as hashing it, so it only runs where the fast way cannot vouch for a chunk.
-- `fast_chunk` vouches for a whole chunk (given by column) or declines (None), and
-  then the reference runs on it, so every problem is named by the reference. The
-  seqs, the leaf hashes and the chain are compared for the whole chunk at once.
+- `fast_chunk` vouches for a whole chunk (given by column, `columns_of`, with
+  kind, subject and actor as UTF-8 bytes) or declines (None), and then the
+  reference runs on it, so every problem is named by the reference. The seqs, the
+  leaf hashes and the chain are compared for the whole chunk at once.
   The fields: RFC 8785 sorts the keys, so an entry is always
   `{"actor":A,"kind":K,"payload":{P},"prev_hash":H,"recorded_at":R,"seq":N,
   "subject":S}`; with the column texts printable ASCII without `"` or `\\`, their
@@ -26,14 +27,16 @@ Two ways, one verdict:
   with its columns, the hex of its stored prev_hash and the P cut out of its bytes.
   That one comparison proves every field and every byte outside P. What remains is
   that each `{P}` is an object in RFC 8785 form. The chunk's payloads, joined with
-  `,`, make one JSON array; if the array is canonical and holds exactly count-1
-  `},{` (each joint is one, and so is each joint between the elements of a
-  canonical array of objects), its elements are the payloads, each canonical. The
-  array must be ASCII (anything else goes to the reference, whose non-ASCII path
-  uses `rfc8785`); flat objects are proven canonical without re-serializing them
-  (`flat_objects_canonical`), others are re-serialized one by one with the C
-  encoder (`objects_canonical`). Whatever the fast way accepts, the reference
-  accepts too (tests/ledger/test_integrity_chunks.py checks that with hypothesis).
+  `,`, make one JSON array, which must be ASCII (anything else goes to the
+  reference, whose non-ASCII path uses `rfc8785`). Flat objects (scalar values,
+  no escapes, spaces only inside strings) are proven canonical without
+  re-serializing them (`flat_objects_canonical`): if the array is canonical and
+  holds exactly count-1 `},{` (each joint is one, and so is each joint between the
+  elements of a canonical array of objects), its elements are the payloads, each
+  canonical. Others are parsed as one array and re-serialized element by element
+  with the C encoder, each compared with its payload (`objects_canonical`).
+  Whatever the fast way accepts, the reference accepts too
+  (tests/ledger/test_integrity_chunks.py checks that with hypothesis).
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ import json
 import json.encoder
 import re
 from binascii import hexlify
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import chain, repeat
 from typing import Any
 
@@ -57,16 +60,17 @@ Row = Sequence[Any]
 """(seq, kind, subject, actor, recorded_at, entry_bytes, leaf_hash, prev_hash)"""
 Columns = tuple[
     Sequence[int],
-    Sequence[str],
-    Sequence[str],
-    Sequence[str],
+    Sequence[bytes],
+    Sequence[bytes],
+    Sequence[bytes],
     Sequence[Any],
     Sequence[bytes],
     bytes,
     bytes,
 ]
 """A chunk by column: seq, kind, subject, actor, recorded_at and entry_bytes, in seq
-order, then the leaf_hash and prev_hash columns concatenated."""
+order, then the leaf_hash and prev_hash columns concatenated. kind, subject and actor
+are the UTF-8 of the column texts (`columns_of`)."""
 Stamp = Callable[[Any], str | None]
 """The RFC 3339 text of a recorded_at value as the driver returns it, None if it
 is not a time at all."""
@@ -85,21 +89,48 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _PG_INFINITY = (2**63 - 1, -(2**63))
 
 
-def stamp_pg_micros(value: Any) -> str | None:
-    """PostgreSQL: a timestamptz read in binary as its integer, microseconds since
-    2000-01-01 UTC (a datetime with its time zone costs more to build than hashing
-    the entry)."""
-    if type(value) is not int or value in _PG_INFINITY:
-        return None
+_DAY_MICROS = 86_400_000_000
+
+
+@lru_cache(maxsize=4096)
+def _pg_date(days: int) -> str | None:
+    """The date `days` after 2000-01-01 as RFC 3339 writes it, None outside years
+    1-9999 (a pure function of the number: entries of one day share it)."""
     try:
-        return format_recorded_at(_PG_EPOCH + timedelta(microseconds=value))
+        return format_recorded_at(_PG_EPOCH + timedelta(days=days))[:10]
     except OverflowError:
         return None
 
 
+def stamp_pg_micros(value: Any) -> str | None:
+    """PostgreSQL: a timestamptz read in binary as its integer, microseconds since
+    2000-01-01 UTC (a datetime with its time zone costs more to build than hashing
+    the entry). The text is `format_recorded_at` of that moment, its date and time
+    of day taken apart with integer arithmetic (it is one call per entry where
+    entries were appended one by one)."""
+    if type(value) is not int or value in _PG_INFINITY:
+        return None
+    days, micros = divmod(value, _DAY_MICROS)
+    date = _pg_date(days)
+    if date is None:
+        return None
+    seconds, fraction = divmod(micros, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    # %-formatting: about 40 % less than an f-string with format specifications
+    return "%sT%02d:%02d:%02d.%06dZ" % (date, hour, minute, second, fraction)  # noqa: UP031
+
+
 def stamp_sqlite_text(value: Any) -> str | None:
     """SQLite keeps the text SQLAlchemy wrote; read it back the way its DateTime does
-    (`datetime.fromisoformat`), then as `UTCDateTime` does (naive means UTC)."""
+    (`datetime.fromisoformat`), then as `UTCDateTime` does (naive means UTC), and
+    give `format_recorded_at` of that moment.
+
+    The text written is `YYYY-MM-DD HH:MM:SS.ffffff`, perhaps with `+00:00`. When
+    `fromisoformat` read it as that (six fraction digits, a space and a point where
+    they belong, UTC or naive), the RFC 3339 text has the same digits: it is cut
+    from the value instead of formatted (a third of the cost, which counts where
+    every entry has a time of its own)."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -107,10 +138,21 @@ def stamp_sqlite_text(value: Any) -> str | None:
             moment = datetime.fromisoformat(value)
         except ValueError:
             return None
+        size = len(value)
+        if (
+            (size == 26 and moment.tzinfo is None)
+            or (size == 32 and moment.tzinfo is UTC and value[26:] == "+00:00")
+        ) and (
+            value[10] == " " and value[19] == "." and value.isascii() and value[20:26].isdigit()
+        ):
+            return value[:10] + "T" + value[11:26] + "Z"
     else:
         return None
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    return format_recorded_at(moment)
+    try:
+        return format_recorded_at(moment)
+    except OverflowError:  # an offset that moves it out of years 1-9999: not a time
+        return None
 
 
 # -- the reference ----------------------------------------------------------------------
@@ -195,6 +237,8 @@ _HEAD = len(b'{"actor":"","kind":"","payload":{')
 _TAIL = len(b'},"prev_hash":"","recorded_at":"","seq":,"subject":""}') + 64
 _ASCII_PRINTABLE = bytes(range(0x20, 0x7F))
 _PLAIN_TEXT = _ASCII_PRINTABLE.replace(b'"', b"").replace(b"\\", b"")
+_FLAT_TEXT = _ASCII_PRINTABLE.replace(b" ", b"").replace(b"\\", b"")
+"""What a payload document may hold for `flat_objects_canonical`."""
 _JSON_TYPES = {str, int, bool, type(None)}
 _LONG_NUMBER = re.compile(rb"[:,\[]-?[0-9]{16}")
 """An integer beyond ±(2^53-1) has 16+ digits after one of these (or its sign)."""
@@ -228,6 +272,33 @@ else:  # pragma: no cover - CPython always has the C accelerator
         return list(map(_encode, values))
 
 
+def _joined(values: Sequence[Any]) -> bytes:
+    """A column of hashes concatenated; empty if one is not bytes (SQLite may hold
+    anything there), so that the fast check declines and the reference names it."""
+    try:
+        return b"".join(values)
+    except TypeError:
+        return b""
+
+
+def columns_of(rows: Sequence[Row], *, encode_names: bool) -> Columns | None:
+    """The rows transposed for `fast_chunk`, None where the fast check cannot take
+    them. `encode_names`: kind, subject and actor are str (SQLite's) and become their
+    UTF-8, which fails for anything but text; otherwise they are the bytes the driver
+    read from text columns (PostgreSQL, see `verify_range.Source`)."""
+    if not rows:
+        return None
+    seqs, kinds, subjects, actors, recorded, raws, leaves, prevs = zip(*rows, strict=True)
+    if encode_names:
+        try:
+            kinds = tuple(map(str.encode, kinds))
+            subjects = tuple(map(str.encode, subjects))
+            actors = tuple(map(str.encode, actors))
+        except (TypeError, UnicodeError):
+            return None
+    return seqs, kinds, subjects, actors, recorded, raws, _joined(leaves), _joined(prevs)
+
+
 def _stamps(values: Sequence[Any], stamp: Stamp) -> list[bytes] | None:
     # Entries appended together share one recorded_at: format each run once.
     out: list[bytes] = []
@@ -243,35 +314,46 @@ def _stamps(values: Sequence[Any], stamp: Stamp) -> list[bytes] | None:
     return out
 
 
+def spaces_in_strings_only(document: bytes) -> bool:
+    """Whether every space of a JSON text without a backslash is inside a string.
+
+    Without escapes every `"` opens or closes a string, so the pieces between quotes
+    alternate outside, inside, outside, ... (if the text is not JSON at all, the parse
+    that follows refuses it). A space inside a string is its own canonical spelling,
+    one outside is not canonical."""
+    return b" " not in b"".join(document.split(b'"')[::2])
+
+
 def flat_objects_canonical(document: bytes, count: int) -> bool:
     """Whether `document` is the RFC 8785 form of a JSON array of `count` objects
     whose values are strings, integers, booleans or null (False also for anything
     else: the caller then looks closer), given what the caller made sure of: it is
-    printable ASCII without a backslash, a space, `:-0`, or 16 digits after a colon.
+    printable ASCII without a backslash, `:-0`, or 16 digits after a colon, and its
+    spaces are inside strings (`spaces_in_strings_only`).
 
     Nothing is re-serialized. The parse is strict JSON (`pydantic_core.from_json`);
     with no whitespace and no escapes every string and literal has one spelling, and
     so has an integer without a `-0` (a leading zero or a `+` is not JSON, a fraction
     or exponent parses to a float, which is refused, as are nested values). What is
-    left is the members: each string in the text adds two quotes, so exactly
-    2 · (keys + string values) quotes mean no member was a duplicate dropped by the
-    parse, and the keys of each object must already be sorted (by code point, which
-    is UTF-16 order for ASCII)."""
+    left is the members. Without a backslash every `"` opens or closes a string, so
+    each key of the text is followed by its own `":`; exactly as many `":` as keys
+    parsed mean no member was a duplicate dropped by the parse (a string value that
+    starts with `:` adds one more: refused, to be safe). And the keys of each object
+    must already be sorted (by code point, which is UTF-16 order for ASCII)."""
     values = from_json(document, allow_inf_nan=False, cache_strings="keys")
     if type(values) is not list or len(values) != count or set(map(type, values)) != {dict}:
         return False
-    kinds = Counter(map(type, chain.from_iterable(map(dict.values, values))))
-    if not kinds.keys() <= _JSON_TYPES:
+    if not set(map(type, chain.from_iterable(map(dict.values, values)))) <= _JSON_TYPES:
         return False
-    shapes = Counter(map(tuple, values))
-    if any(list(keys) != sorted(keys) for keys in shapes):
+    if any(list(keys) != sorted(keys) for keys in set(map(tuple, values))):
         return False
-    n_keys = sum(len(keys) * n for keys, n in shapes.items())
-    return document.count(b'"') == 2 * (n_keys + kinds[str])
+    return document.count(b'":') == sum(map(len, values))
 
 
 def objects_canonical(document: bytes, payloads: list[bytes]) -> bool:
-    """The general case: parse the array, re-serialize each element, compare."""
+    """The general case: parse the array, re-serialize each element, compare each with
+    its payload (which also proves that the elements are the payloads, whatever the
+    array's text holds between them)."""
     values = _decode(document.decode("ascii"))
     if len(values) != len(payloads) or set(map(type, values)) != {dict}:
         return False
@@ -279,9 +361,11 @@ def objects_canonical(document: bytes, payloads: list[bytes]) -> bool:
 
 
 def fast_chunk(
-    columns: Columns, start: int, count: int, prev: bytes, stamp: Stamp
+    columns: Columns | None, start: int, count: int, prev: bytes, stamp: Stamp
 ) -> list[bytes] | None:
     """The leaf hashes of the chunk if it is sound throughout, else None (undecided)."""
+    if columns is None:
+        return None
     try:
         return _fast_chunk(columns, start, count, prev, stamp)
     except (TypeError, ValueError, UnicodeError, RecursionError):
@@ -307,10 +391,7 @@ def _fast_chunk(
     if leaf_hashes != chained or prev_hashes != before:
         return None
 
-    kinds_b = list(map(str.encode, kinds))
-    subjects_b = list(map(str.encode, subjects))
-    actors_b = list(map(str.encode, actors))
-    names = b"".join(kinds_b) + b"".join(subjects_b) + b"".join(actors_b)
+    names = b"".join(kinds) + b"".join(subjects) + b"".join(actors)
     if names.translate(None, _PLAIN_TEXT):
         return None
     stamps = _stamps(recorded, stamp)
@@ -323,37 +404,43 @@ def _fast_chunk(
     keep = inner.append
     at = 0
     for raw, seq, kind, subject, actor, recorded_text in zip(
-        raws, seqs, kinds_b, subjects_b, actors_b, stamps, strict=True
+        raws, seqs, kinds, subjects, actors, stamps, strict=True
     ):
-        size = len(raw)
+        # Cut from the end (no len(raw)); a cut that does not fit makes the
+        # comparison fail, as anything else that differs does.
         payload = raw[
-            head + len(actor) + len(kind) : size
-            - tail
-            - len(recorded_text)
-            - len(subject)
-            - len(str(seq))
+            head + len(actor) + len(kind) : -(
+                tail + len(recorded_text) + len(subject) + len(str(seq))
+            )
         ]
-        prev_hex = hexes[at : at + 64]
-        at += 64
-        if template % (actor, kind, payload, prev_hex, recorded_text, seq, subject) != raw:
+        if (
+            template % (actor, kind, payload, hexes[at : at + 64], recorded_text, seq, subject)
+            != raw
+        ):
             return None
+        at += 64
         keep(payload)
 
     # Each payload is `{` + inner + `}`; joined with `},{` the chunk's payloads make
     # one JSON array. In its canonical form every element is an object, so the
     # elements are separated by `},{`; when the array is canonical and holds no other
-    # `},{`, its elements are exactly the payloads, each in canonical form.
+    # `},{`, its elements are exactly the payloads, each in canonical form. (The
+    # general way below compares each element with its payload instead, so payloads
+    # holding `},{` themselves, such as arrays of objects, can take it.)
     document = b"[{" + b"},{".join(inner) + b"}]"
-    if document.count(b"},{") != count - 1 or document.translate(None, _ASCII_PRINTABLE):
-        return None
+    # One pass finds what keeps the array off the flat way: backslashes, spaces outside
+    # strings, and what no canonical entry holds (control characters, DEL, non-ASCII).
+    odd = document.translate(None, _FLAT_TEXT)
     if (
-        b"\\" not in document
-        and b" " not in document
+        (not odd or (not odd.translate(None, b" ") and spaces_in_strings_only(document)))
+        and document.count(b"},{") == count - 1
         and b":-0" not in document
         and not _LONG_MEMBER.search(document)
         and flat_objects_canonical(document, count)
     ):
         return leaves
+    if odd.translate(None, _ASCII_PRINTABLE):
+        return None  # non-ASCII goes to the reference, whose non-ASCII path uses rfc8785
     if _LONG_NUMBER.search(document):
         return None  # perhaps beyond ±(2^53-1): the reference checks its range
     payloads = [b"{" + part + b"}" for part in inner]
@@ -361,7 +448,7 @@ def _fast_chunk(
 
 
 def check_chunk(
-    columns: Columns,
+    columns: Columns | None,
     rows: Sequence[Row],
     start: int,
     count: int,
