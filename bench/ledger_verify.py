@@ -11,12 +11,15 @@ file), migrated with `mindlinks.migrations.runner.upgrade`:
    loop over them is timed;
 3. `verify_ledger` with its defaults (worker processes for a ledger this size,
    one per core) and in one process (`workers=1`), each timed from the call to its
-   report, each on a fresh session.
+   report, each on a fresh session, BENCH_VERIFY_REPEAT times (default 1) in turn.
 
 The ratio is verify entries/s over baseline entries/s, both measured in the same
 run on the same machine. The machine's load average is recorded with the figures:
 the baseline runs on one core and verification on all of them, so other work on
-the machine moves the ratio.
+the machine moves the ratio. Each run also records the CPU time this process and
+its worker processes used (`getrusage`, self and children), per entry: other work
+on the machine moves it much less than the wall time (the database server's CPU
+is not in it).
 
 Run alone with `python -m bench.ledger_verify` (results in
 bench/results/ledger_verify.json), or with everything else via `make bench`.
@@ -28,6 +31,7 @@ import json
 import os
 import platform
 import random
+import resource
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -50,6 +54,7 @@ from mindlinks.ledger.service import NewEntry, append_entries
 PG_DATABASE = "mindlinks_bench_verify"
 LEDGER_SIZE = int(os.environ.get("BENCH_LEDGER_SIZE", "1000000"))
 BATCH = int(os.environ.get("BENCH_VERIFY_BATCH", "5000"))
+REPEAT = int(os.environ.get("BENCH_VERIFY_REPEAT", "1"))
 RESULTS = Path(__file__).parent / "results"
 console = Console(width=int(os.environ.get("COLUMNS", "150")))
 
@@ -87,6 +92,9 @@ class VerifyRun:
     ok: bool
     entries_checked: int
     ratio: float
+    cpu_us_per_entry: float
+    """This process and its workers (getrusage self + children), not the database server."""
+    load_after: float
 
 
 @dataclass
@@ -131,17 +139,33 @@ def build(factory: sessionmaker[Session], size: int, label: str) -> float:
     return seconds
 
 
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, once reaped
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed_verify(
     factory: sessionmaker[Session], mode: str, workers: int | None, sha_per_s: float
 ) -> VerifyRun:
     with factory() as session:
+        cpu = _cpu_seconds()
         started = time.perf_counter()
         report = verify_ledger(session, workers=workers)
         seconds = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu
         session.rollback()
     rate = report.entries_checked / seconds
     return VerifyRun(
-        mode, workers, round(seconds, 2), rate, report.ok, report.entries_checked, rate / sha_per_s
+        mode,
+        workers,
+        round(seconds, 2),
+        rate,
+        report.ok,
+        report.entries_checked,
+        rate / sha_per_s,
+        round(cpu / max(report.entries_checked, 1) * 1e6, 3),
+        round(os.getloadavg()[0], 2),
     )
 
 
@@ -164,9 +188,10 @@ def measure(database: str, engine: Engine, size: int) -> DatabaseResult:
         count / sha_seconds,
         (round(load[0], 2), round(load[1], 2), round(load[2], 2)),
     )
-    for mode, workers in (("default (parallel)", None), ("one process", 1)):
-        console.print(f"verifying the {database} ledger: {mode} …")
-        result.runs.append(timed_verify(factory, mode, workers, result.sha256_per_s))
+    for _ in range(REPEAT):
+        for mode, workers in (("default (parallel)", None), ("one process", 1)):
+            console.print(f"verifying the {database} ledger: {mode} …")
+            result.runs.append(timed_verify(factory, mode, workers, result.sha256_per_s))
     return result
 
 
@@ -175,7 +200,19 @@ def measure(database: str, engine: Engine, size: int) -> DatabaseResult:
 
 def print_table(results: list[DatabaseResult]) -> None:
     table = Table(title="Full verification vs raw hashlib SHA-256 over the same bytes")
-    for name in ("database", "entries", "mode", "ok", "seconds", "verify/s", "sha256/s", "ratio"):
+    columns = (
+        "database",
+        "entries",
+        "mode",
+        "ok",
+        "seconds",
+        "verify/s",
+        "sha256/s",
+        "ratio",
+        "CPU µs/entry",
+        "load after",
+    )
+    for name in columns:
         table.add_column(name, justify="left" if name in ("database", "mode") else "right")
     for r in results:
         for run in r.runs:
@@ -188,6 +225,8 @@ def print_table(results: list[DatabaseResult]) -> None:
                 f"{run.entries_per_s:,.0f}",
                 f"{r.sha256_per_s:,.0f}",
                 f"{run.ratio:.3f}",
+                f"{run.cpu_us_per_entry:.2f}",
+                f"{run.load_after:.2f}",
             )
     console.print(table)
     for r in results:
