@@ -77,7 +77,11 @@ def measure(name: str) -> float:
             if name in ("entry row", "+ tree nodes"):
                 raw.execute(store._INSERT_ENTRIES, rows[i])
             if name == "+ tree nodes" and nodes[i]:
-                raw.executemany(store._INSERT_NODES, nodes[i])
+                # as `store.write_integration` writes them
+                if len(nodes[i]) == 1:
+                    raw.execute(store._INSERT_NODES, nodes[i][0])
+                else:
+                    raw.executemany(store._INSERT_NODES, nodes[i])
 
         def run(i: int) -> None:
             session = factory()
