@@ -16,7 +16,14 @@ the faster pass of each step, so drift on a shared machine shows as a spread):
 So `entry row` minus `empty` is what SQLite charges for a ledger row, `+ tree nodes` adds
 the tree, and `append_entries` minus `+ tree nodes` is the Python of an append.
 
+With `BENCH_FLOOR_BATCH=100`, transactions of 100 entries, and instead of `empty` and
+`entry row` two diagnostics: `bare entry rows` (the ready-made rows into a
+`ledger_entries` without its indexes and chain trigger, no tree nodes) and `- subject
+index` (everything but the `(subject, seq)` index). Figures are per entry.
+
     PYTHONPATH=. .venv/bin/python -m bench.ledger_sqlite_floor   # BENCH_FLOOR_N=10000
+    BENCH_FLOOR_BATCH=100 BENCH_FLOOR_N=30000 PYTHONPATH=. .venv/bin/python \
+        -m bench.ledger_sqlite_floor
 """
 
 from __future__ import annotations
@@ -55,8 +62,21 @@ def ledger_rows(items: list[NewEntry]) -> tuple[list[tuple[Any, ...]], list[list
     return rows, nodes
 
 
-def measure(name: str) -> float:
-    """Microseconds per transaction of step `name` (after a warm-up)."""
+# Diagnostics for batches: the ready-made rows into a ledger_entries stripped of what
+# the name says (the app's schema needs all of it).
+STRIPPED = {
+    "- subject index": ["DROP INDEX ix_ledger_entries_subject_seq"],
+    "bare entry rows": [
+        "DROP INDEX ix_ledger_entries_subject_seq",
+        "DROP INDEX ix_ledger_entries_kind_seq",
+        "DROP TRIGGER ledger_entries_chain",
+    ],
+}
+
+
+def measure(name: str, batch: int = 1) -> float:
+    """Microseconds per entry of step `name`, in transactions of `batch` entries (after
+    a warm-up)."""
     with sqlite_database() as engine:
         factory = make_session_factory(engine)
         items = entries(N + WARM_UP, seed=7)
@@ -64,51 +84,61 @@ def measure(name: str) -> float:
         plain = plain_rows(items, seed=7)
         with factory.begin() as session:
             session.connection().exec_driver_sql(PLAIN_DDL["sqlite"])
+            for ddl in STRIPPED.get(name, []):
+                session.connection().exec_driver_sql(ddl)
         insert = PLAIN.insert()
 
-        def work(session: Session, i: int) -> None:
+        def work(session: Session, first: int) -> None:
+            part = slice(first, first + batch)
             if name == "append_entries":
-                append_entries(session, [items[i]])
+                append_entries(session, items[part])
                 return
             if name == "plain row":
-                session.connection().execute(insert, [plain[i]])
+                session.connection().execute(insert, plain[part])
+                return
+            if name == "empty":
+                session.connection()
                 return
             raw = session.connection().connection.driver_connection
-            if name in ("entry row", "+ tree nodes"):
-                raw.execute(store._INSERT_ENTRIES, rows[i])
-            if name == "+ tree nodes" and nodes[i]:
-                # as `store.write_integration` writes them
-                if len(nodes[i]) == 1:
-                    raw.execute(store._INSERT_NODES, nodes[i][0])
-                else:
-                    raw.executemany(store._INSERT_NODES, nodes[i])
+            raw.executemany(store._INSERT_ENTRIES, rows[part])
+            if name == "entry row" or name == "bare entry rows":
+                return
+            created = [node for completed in nodes[part] for node in completed]
+            # as `store.write_integration` writes them
+            if len(created) == 1:
+                raw.execute(store._INSERT_NODES, created[0])
+            elif created:
+                raw.executemany(store._INSERT_NODES, created)
 
-        def run(i: int) -> None:
+        def run(first: int) -> None:
             session = factory()
             try:
-                work(session, i)
+                work(session, first)
                 session.commit()
             finally:
                 session.close()
 
-        for i in range(WARM_UP):
-            run(i)
+        for first in range(0, WARM_UP, batch):
+            run(first)
         started = time.perf_counter()
-        for i in range(WARM_UP, WARM_UP + N):
-            run(i)
+        for first in range(WARM_UP, WARM_UP + N, batch):
+            run(first)
         return (time.perf_counter() - started) / N * 1e6
 
 
 STEPS = ("empty", "plain row", "entry row", "+ tree nodes", "append_entries")
+BATCH_STEPS = ("plain row", "bare entry rows", "- subject index", "+ tree nodes", "append_entries")
 
 
-def main() -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {name: [] for name in STEPS}
+def main(batch: int = 1) -> dict[str, list[float]]:
+    steps = STEPS if batch == 1 else BATCH_STEPS
+    found: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(2):
-        for name in STEPS:
-            found[name].append(measure(name))
-    print(f"SQLite single-entry transactions, {N} each, load {os.getloadavg()[0]:.2f}")
-    print(f"{'step':16s} {'µs (best)':>10s} {'per s':>8s}   both passes")
+        for name in steps:
+            found[name].append(measure(name, batch))
+    what = "single-entry transactions" if batch == 1 else f"transactions of {batch} entries"
+    print(f"SQLite {what}, {N} entries each, load {os.getloadavg()[0]:.2f}")
+    print(f"{'step':16s} {'µs/entry':>10s} {'per s':>8s}   both passes")
     for name, times in found.items():
         best = min(times)
         both = " / ".join(f"{t:.1f}" for t in times)
@@ -117,4 +147,4 @@ def main() -> dict[str, list[float]]:
 
 
 if __name__ == "__main__":
-    main()
+    main(int(os.environ.get("BENCH_FLOOR_BATCH", "1")))
