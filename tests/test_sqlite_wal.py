@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -87,3 +88,15 @@ def test_a_fork_waits_for_a_running_checkpoint_pass(tmp_path):
         checkpointer._pass.release()
     finally:
         engine.dispose()
+
+
+def test_the_thread_stops_when_the_engine_is_dropped_without_dispose(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    write_rows(engine, 1)
+    checkpointer = sqlite_wal.checkpointer_of(engine)
+    assert checkpointer is not None and checkpointer._thread is not None
+    thread = checkpointer._thread
+    del engine, checkpointer
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()

@@ -147,6 +147,9 @@ def attach(engine: Engine, path: str) -> None:
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "engine_disposed", on_dispose)
+    # An engine dropped without dispose() (a script, a test) stops its thread too:
+    # nothing of the thread refers to the engine.
+    weakref.finalize(engine, checkpointer.stop, 0)
 
 
 def _hold_for_fork() -> None:
