@@ -8,6 +8,7 @@ unreachable PostgreSQL fails the run with a clear message; it is never skipped.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from mindlinks.config import Settings
 from mindlinks.db import make_engine
 from mindlinks.jobs.registry import load_task_modules
 from mindlinks.migrations.publish import upgrade_and_publish
+from mindlinks.migrations.runner import upgrade
 from mindlinks.platform.context import AppContext, build_context, get_session
 from mindlinks.platform.errors import Problem
 
@@ -98,6 +100,32 @@ def session(engine: Engine) -> Iterator[Session]:
         if outer.is_active:
             outer.rollback()
         connection.close()
+
+
+@pytest.fixture
+def scratch_engine(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database of the test's own, for transactions that really commit
+    (ledger rows can never be deleted; concurrency needs real commits): a new
+    PostgreSQL database next to the test one, dropped afterwards, or a temporary
+    SQLite file."""
+    if engine.dialect.name != "postgresql":
+        scratch = make_engine(f"sqlite:///{tmp_path / 'scratch.db'}")
+        upgrade(scratch)
+        yield scratch
+        scratch.dispose()
+        return
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    scratch = make_engine(engine.url.set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(scratch)
+        yield scratch
+    finally:
+        scratch.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from mindlinks.ledger.integrity import verify_ledger
 from mindlinks.ledger.models import LedgerEntry
 from mindlinks.payments.models import PaymentScheduleItem
 from tests.esign.factories import make_deal, sign
-from tests.ledger.conftest import scratch_engine  # noqa: F401  (the fixture)
 
 ROUNDS_POSTGRES = 12
 ROUNDS_SQLITE = 3
@@ -84,12 +83,12 @@ def race(engine: Engine, signers: list[tuple[str, str]]) -> list[object]:
 
 
 @pytest.fixture
-def rounds(scratch_engine: Engine) -> int:  # noqa: F811
+def rounds(scratch_engine: Engine) -> int:
     return ROUNDS_POSTGRES if scratch_engine.dialect.name == "postgresql" else ROUNDS_SQLITE
 
 
 def test_both_parties_signing_at_once_activate_once(
-    scratch_engine: Engine,  # noqa: F811
+    scratch_engine: Engine,
     app_context,
     rounds: int,
 ):
@@ -134,7 +133,7 @@ def test_both_parties_signing_at_once_activate_once(
 
 
 def test_one_party_signing_twice_at_once_signs_once(
-    scratch_engine: Engine,  # noqa: F811
+    scratch_engine: Engine,
     app_context,
     rounds: int,
 ):
