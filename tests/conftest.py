@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from mindlinks.db import make_engine
 from mindlinks.jobs.registry import load_task_modules
 from mindlinks.migrations.publish import upgrade_and_publish
 from mindlinks.migrations.runner import upgrade
+from mindlinks.platform import clock
 from mindlinks.platform.context import AppContext, build_context, get_session
 from mindlinks.platform.errors import Problem
 
@@ -100,6 +102,23 @@ def session(engine: Engine) -> Iterator[Session]:
         if outer.is_active:
             outer.rollback()
         connection.close()
+
+
+@pytest.fixture
+def move_clock() -> Iterator[Callable[[timedelta], datetime]]:
+    """`move_clock(delta)` moves `platform.clock.now()` forward; real time returns after."""
+    offset = timedelta()
+
+    def move(delta: timedelta) -> datetime:
+        nonlocal offset
+        offset += delta
+        return clock.now()
+
+    clock.set_clock(lambda: datetime.now(UTC) + offset)
+    try:
+        yield move
+    finally:
+        clock.set_clock(None)
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 
 import pytest
 
 from mindlinks.companies.providers import REGISTRY_EXTRA, RegistryResult, RegistryUnavailable
 from mindlinks.companies.providers.sandbox import SandboxRegistry
-from mindlinks.platform import clock
 from mindlinks.platform.context import AppContext
 from tests.companies.factories import make_company
 from tests.factories import auth_headers, make_user
@@ -45,23 +43,6 @@ def registry(app_context: AppContext) -> Iterator[SwitchableRegistry]:
         app_context.extras.pop(REGISTRY_EXTRA, None)
     else:
         app_context.extras[REGISTRY_EXTRA] = previous
-
-
-@pytest.fixture
-def move_clock() -> Iterator[Callable[[timedelta], datetime]]:
-    """`move_clock(delta)` moves `platform.clock.now()` forward; real time returns after."""
-    offset = timedelta()
-
-    def move(delta: timedelta) -> datetime:
-        nonlocal offset
-        offset += delta
-        return clock.now()
-
-    clock.set_clock(lambda: datetime.now(UTC) + offset)
-    try:
-        yield move
-    finally:
-        clock.set_clock(None)
 
 
 @pytest.fixture

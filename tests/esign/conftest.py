@@ -3,15 +3,11 @@ templates, the esign jobs, a movable clock, and a deal ready to sign."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from mindlinks.esign.disclosure import sync_disclosures
 from mindlinks.identity import passwords
 from mindlinks.identity import service as identity
-from mindlinks.platform import clock
 from tests.esign.factories import make_admin, make_deal
 
 _HASHES: dict[str, str] = {}
@@ -58,20 +54,3 @@ def eor_deal(session, app_context):
 @pytest.fixture
 def admin(session):
     return make_admin(session)
-
-
-@pytest.fixture
-def move_clock() -> Iterator[Callable[[timedelta], datetime]]:
-    """`move_clock(delta)` moves `platform.clock.now()` forward; real time returns after."""
-    offset = timedelta()
-
-    def move(delta: timedelta) -> datetime:
-        nonlocal offset
-        offset += delta
-        return clock.now()
-
-    clock.set_clock(lambda: datetime.now(UTC) + offset)
-    try:
-        yield move
-    finally:
-        clock.set_clock(None)

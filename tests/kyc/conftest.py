@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from fastapi.testclient import TestClient
 
 import mindlinks.kyc.tasks  # noqa: F401  (registers the jobs the services queue)
 from mindlinks.kyc.providers import WEBHOOK_TRANSPORT_EXTRA, sandbox_webhook_secret
-from mindlinks.platform import clock
 from mindlinks.platform.context import AppContext
 from tests.factories import auth_headers, make_user
 
@@ -78,20 +76,3 @@ def post_webhook(client, sign) -> Callable[..., Any]:
         return client.post(f"/api/webhooks/kyc/{provider}", content=raw, headers=headers)
 
     return post
-
-
-@pytest.fixture
-def move_clock() -> Iterator[Callable[[timedelta], datetime]]:
-    """`move_clock(delta)` moves `platform.clock.now()` forward; real time returns after."""
-    offset = timedelta()
-
-    def move(delta: timedelta) -> datetime:
-        nonlocal offset
-        offset += delta
-        return clock.now()
-
-    clock.set_clock(lambda: datetime.now(UTC) + offset)
-    try:
-        yield move
-    finally:
-        clock.set_clock(None)
