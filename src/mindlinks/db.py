@@ -87,9 +87,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
-        path = engine.url.database or ""
-        if path not in ("", ":memory:") and not path.startswith("file:"):
-            sqlite_wal.attach(engine, path)
+        sqlite_wal.attach(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

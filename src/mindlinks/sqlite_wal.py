@@ -99,6 +99,17 @@ class WalCheckpointer:
             connection.close()
 
 
+def database_file(engine: Engine) -> str | None:
+    """The path of the engine's SQLite database file; None for another database, an
+    in-memory one, or a URI (whose file name is not the path)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    path = engine.url.database or ""
+    if path in ("", ":memory:") or path.startswith("file:"):
+        return None
+    return path
+
+
 def sync_committed(engine: Engine) -> bool:
     """Make every transaction committed so far survive a power loss, whatever the
     connections' `synchronous` level: fsync the WAL (SQLite, a database file).
@@ -107,10 +118,8 @@ def sync_committed(engine: Engine) -> bool:
     before SQLite lets the WAL start over, so the WAL's fsync is the one missing.
     fsync is per file, not per descriptor: a descriptor of our own flushes the
     frames every connection wrote. Answers whether there was a WAL to sync."""
-    if engine.dialect.name != "sqlite":
-        return False
-    path = engine.url.database or ""
-    if path in ("", ":memory:") or path.startswith("file:"):
+    path = database_file(engine)
+    if path is None:
         return False
     try:
         descriptor = os.open(f"{path}-wal", os.O_RDONLY)
@@ -131,9 +140,13 @@ def checkpointer_of(engine: Engine) -> WalCheckpointer | None:
     return _CHECKPOINTERS.get(engine)
 
 
-def attach(engine: Engine, path: str) -> None:
-    """Run `engine`'s file's checkpoints on a thread from its first connection on,
-    with the connections' automatic checkpoint turned down to the backstop."""
+def attach(engine: Engine) -> None:
+    """Run the checkpoints of `engine`'s database file (if it has one) on a thread
+    from its first connection on, with the connections' automatic checkpoint turned
+    down to the backstop."""
+    path = database_file(engine)
+    if path is None:
+        return
     checkpointer = WalCheckpointer(path, INTERVAL_SECONDS)
     with _guard:
         _CHECKPOINTERS[engine] = checkpointer
