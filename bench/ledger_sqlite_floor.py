@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from bench.ledger import PLAIN, PLAIN_DDL, entries, plain_rows, sqlite_database
 from mindlinks.db import make_session_factory
 from mindlinks.ledger import canonical, merkle, service, store
+from mindlinks.ledger.models import LOWEST_STORED_LEVEL
 from mindlinks.ledger.service import NewEntry, append_entries
 from mindlinks.platform.clock import now
 
@@ -56,7 +57,7 @@ def ledger_rows(items: list[NewEntry]) -> tuple[list[tuple[Any, ...]], list[list
         data = canonical.assemble_entry(head, prev, stamp, seq, tail)
         leaf = hashlib.sha256(b"\x00" + data).digest()
         rows.append((seq, item.kind, item.subject, item.actor, bound, data, leaf, prev))
-        created, frontier = merkle.extend_frontier(seq, frontier, [leaf])
+        created, frontier = merkle.extend_frontier(seq, frontier, [leaf], LOWEST_STORED_LEVEL)
         nodes.append(created)
         prev = leaf
     return rows, nodes

@@ -11,10 +11,13 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from mindlinks.ledger import merkle, repository
+from mindlinks.db import make_session_factory, transaction
+from mindlinks.ledger import merkle, repository, sequencer
 from mindlinks.ledger.integrity import verify_ledger
-from mindlinks.ledger.models import LedgerEntry, LedgerNode
-from tests.ledger.db_helpers import add_checkpoint, append_n, dialect, lift_guard
+from mindlinks.ledger.models import LOWEST_STORED_LEVEL, LedgerEntry, LedgerNode
+from mindlinks.ledger.service import append_entries
+from tests.ledger import reference as ref
+from tests.ledger.db_helpers import add_checkpoint, append_n, dialect, items, lift_guard
 
 REWRITES = {
     "ledger_entries": [
@@ -23,8 +26,8 @@ REWRITES = {
         "DELETE FROM ledger_entries",
     ],
     "ledger_nodes": [
-        "UPDATE ledger_nodes SET hash = hash WHERE level = 1",
-        "DELETE FROM ledger_nodes WHERE level = 1",
+        "UPDATE ledger_nodes SET hash = hash WHERE level = 4",
+        "DELETE FROM ledger_nodes WHERE level = 4",
     ],
     "ledger_checkpoints": [
         "UPDATE ledger_checkpoints SET key_id = 'deadbeef' WHERE tree_size = :size",
@@ -35,7 +38,7 @@ REWRITES = {
 
 @pytest.fixture
 def ledger(session):
-    append_n(session, 6)
+    append_n(session, 16)  # a stored node: levels from LOWEST_STORED_LEVEL (4)
     head = repository.head_size(session)
     add_checkpoint(session, head, repository.root_at(session, head))
     return {"seq": head - 1, "size": head}
@@ -87,7 +90,7 @@ def test_insert_or_replace_is_refused_on_sqlite(session, ledger):
     )
     refused(
         session,
-        "REPLACE INTO ledger_nodes SELECT level, idx, hash FROM ledger_nodes WHERE level = 1",
+        "REPLACE INTO ledger_nodes SELECT level, idx, hash FROM ledger_nodes WHERE level = 4",
     )
     assert repository.get_entry(session, ledger["seq"]).kind == "test.appended"
 
@@ -206,7 +209,7 @@ def test_a_changed_column_is_reported(session):
 def test_a_changed_node_is_reported_at_the_last_leaf_it_covers(session):
     append_n(session, 64)
     head = repository.head_size(session)
-    level, index = 2, (head - 40) >> 2
+    level, index = 4, (head - 40) >> 4
     lift_guard(session, "ledger_nodes", "update")
     session.execute(
         text("UPDATE ledger_nodes SET hash = :h WHERE level = :l AND idx = :i"),
@@ -242,7 +245,7 @@ def test_nodes_stay_consistent_with_entries_row_counts(session):
     append_n(session, 33)
     n = repository.head_size(session)
     nodes = session.scalar(select(func.count()).select_from(LedgerNode))
-    assert nodes == sum(n >> level for level in range(1, n.bit_length()))
+    assert nodes == sum(n >> level for level in range(LOWEST_STORED_LEVEL, n.bit_length()))
     assert session.scalar(select(func.count()).select_from(LedgerEntry)) == n
 
 
@@ -330,3 +333,33 @@ def test_the_migration_downgrades_and_upgrades_cleanly(scratch_engine):
     assert trigger_names(scratch_engine) == set()
     upgrade(scratch_engine)
     assert len(trigger_names(scratch_engine)) == 5 * per_table
+
+
+def test_nodes_below_level_4_are_pruned_by_0010_and_written_again_by_its_downgrade(
+    scratch_engine,
+):
+    from mindlinks.migrations.runner import downgrade, upgrade
+
+    factory = make_session_factory(scratch_engine)
+    with transaction(factory) as session:
+        append_entries(session, items(45))
+    assert sequencer.wait_integrated(scratch_engine, timeout=30)
+
+    def stored() -> dict[tuple[int, int], bytes]:
+        with scratch_engine.connect() as conn:
+            rows = conn.execute(select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash))
+            return {(level, index): bytes(h) for level, index, h in rows}
+
+    with scratch_engine.connect() as conn:
+        leaves = list(conn.scalars(select(LedgerEntry.leaf_hash).order_by(LedgerEntry.seq)))
+    every = {k: v for k, v in ref.complete_subtrees(leaves).items() if k[0] >= 1}
+    from_4 = {k: v for k, v in every.items() if k[0] >= LOWEST_STORED_LEVEL}
+    assert stored() == from_4
+
+    downgrade(scratch_engine, "0009_ledger_sqlite_chain")
+    assert stored() == every  # what 0009's code had written
+    upgrade(scratch_engine)
+    assert stored() == from_4
+    with factory() as session:
+        refused(session, "DELETE FROM ledger_nodes WHERE level = 4")  # the guard is back
+        assert verify_ledger(session).ok

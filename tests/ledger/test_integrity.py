@@ -125,7 +125,7 @@ def test_a_level_concatenated_out_of_order_is_read_again_before_it_is_reported(
     """SQLite's group_concat follows its ordered subquery, but nothing promises that:
     a level whose concatenation comes in another order is read row by row, and passes;
     a wrong node is still named."""
-    append_n(session, 40)
+    append_n(session, 80)
     read = verify_range.Source.node_hashes
 
     def reversed_hashes(self: verify_range.Source, level: int, low: int, high: int) -> bytes:
@@ -138,10 +138,10 @@ def test_a_level_concatenated_out_of_order_is_read_again_before_it_is_reported(
 
     lift_guard(session, "ledger_nodes", "update")
     session.execute(
-        text("UPDATE ledger_nodes SET hash = :h WHERE level = 2 AND idx = 3"), {"h": bytes(32)}
+        text("UPDATE ledger_nodes SET hash = :h WHERE level = 4 AND idx = 3"), {"h": bytes(32)}
     )
-    report = verify_ledger(session, chunk_level=3)
-    assert (report.first_bad_seq, report.reason) == (15, "tree node (2, 3) has a wrong hash")
+    report = verify_ledger(session, chunk_level=6)
+    assert (report.first_bad_seq, report.reason) == (63, "tree node (4, 3) has a wrong hash")
 
 
 def test_workers_are_not_used_inside_the_callers_transaction(session):

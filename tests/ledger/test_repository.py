@@ -16,7 +16,7 @@ from mindlinks.ledger.errors import (
     SeqOutOfRange,
     TreeSizeOutOfRange,
 )
-from mindlinks.ledger.models import LedgerEntry
+from mindlinks.ledger.models import LOWEST_STORED_LEVEL, LedgerEntry
 from mindlinks.ledger.service import append_entries
 from tests.ledger import reference as ref
 from tests.ledger.db_helpers import append_n, items
@@ -92,6 +92,13 @@ def test_each_proof_is_one_statement_reading_the_head_and_log_n_nodes(session, m
             assert "max(seq)" in sql
             lists = re.findall(r"IN \(([0-9, ]*)\)", sql)  # the nodes' indexes, inlined
             assert sum(len(found.split(",")) for found in lists) <= bound, sql
+            # and the leaves: those in the proof, and those below its nodes of levels
+            # 1 to 3 (computed, not stored), which lie in at most two aligned blocks
+            # of 2^LOWEST_STORED_LEVEL leaves (around seq or first, and the tree's end)
+            spans = re.findall(r"seq BETWEEN ([0-9]+) AND ([0-9]+)", sql)
+            leaves = sum(int(b) - int(a) + 1 for a, b in spans)
+            leaves += len(re.findall(r"seq = [0-9]+", sql))
+            assert leaves <= 2 << LOWEST_STORED_LEVEL, sql
 
 
 def test_a_proof_beyond_the_head_is_refused_before_any_node_is_required(session):

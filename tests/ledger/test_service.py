@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mindlinks.ledger import canonical, integrity, merkle, repository, sequencer, service, store
 from mindlinks.ledger.errors import LedgerEntryInvalid, LedgerPayloadNotCanonical
-from mindlinks.ledger.models import LedgerEntry, LedgerNode
+from mindlinks.ledger.models import LOWEST_STORED_LEVEL, LedgerEntry, LedgerNode
 from mindlinks.ledger.service import NewEntry, append_entries, append_entry
 from mindlinks.platform.clock import set_clock
 from tests.ledger import reference as ref
@@ -99,13 +99,15 @@ def test_entries_chain_by_the_previous_leaf_hash(session):
     assert [e.seq for e in (first, second, third)] == [head, head + 1, head + 2]
 
 
-def test_appends_store_every_complete_subtree(session):
+def test_appends_store_every_complete_subtree_from_level_4(session):
     append_n(session, 37)
     for _ in range(5):  # single appends too: they merge with stored frontier nodes
         append_entry(session, "test.appended", "contract:TEST", "system", {})
     append_entries(session, items(100))
     leaves = all_leaves(session)
-    expected = {k: v for k, v in ref.complete_subtrees(leaves).items() if k[0] >= 1}
+    expected = {
+        k: v for k, v in ref.complete_subtrees(leaves).items() if k[0] >= LOWEST_STORED_LEVEL
+    }
     stored = {
         (lv, ix): h
         for lv, ix, h in session.execute(select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash))

@@ -57,7 +57,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from mindlinks.ledger import merkle, verifier
-from mindlinks.ledger.models import LedgerCheckpoint, LedgerNode
+from mindlinks.ledger.models import LOWEST_STORED_LEVEL, LedgerCheckpoint, LedgerNode
 from mindlinks.ledger.repository import head_size
 from mindlinks.ledger.verify_entries import REQUIRED_FIELDS
 from mindlinks.ledger.verify_range import (
@@ -160,6 +160,8 @@ class _Run:
             self.read_stored()
         stored = self.stored_upper or {}
         for (level, index), h in self.upper.items():
+            if level < LOWEST_STORED_LEVEL:  # not stored (see models)
+                continue
             if stored.get((level, index)) != h:
                 what = "is missing" if (level, index) not in stored else "has a wrong hash"
                 self.bad(((index + 1) << level) - 1, f"tree node ({level}, {index}) {what}")
@@ -178,7 +180,7 @@ class _Run:
                 self.bad(last, f"checkpoint {size}: its signature does not verify ({exc})")
 
     def check_beyond_head(self) -> None:
-        expected = sum(self.size >> lv for lv in range(1, self.size.bit_length()))
+        expected = sum(self.size >> lv for lv in range(LOWEST_STORED_LEVEL, self.size.bit_length()))
         count = self.node_count
         if count != expected:
             self.bad(self.size, f"{count} tree nodes stored, {expected} expected for the entries")

@@ -101,6 +101,16 @@ def range_nodes(start: int, end: int) -> list[Node]:
     return nodes
 
 
+def subtree_hash(hashes: Sequence[bytes]) -> bytes:
+    """The hash of a complete subtree from its 2^L leaf hashes (or of any complete
+    subtree from its 2^L equal-sized complete subtrees, in order)."""
+    level = list(hashes)
+    while len(level) > 1:
+        pairs = iter(level)
+        level = [node_hash(left, right) for left, right in zip(pairs, pairs, strict=True)]
+    return level[0]
+
+
 def fold(hashes: Sequence[bytes]) -> bytes:
     """MTH of consecutive complete subtrees given largest first: a right fold."""
     acc = hashes[-1]
@@ -250,12 +260,13 @@ def frontier_of(size: int, fetch: Fetch) -> Frontier:
 
 
 def extend_frontier(
-    size: int, frontier: Frontier, new_leaf_hashes: Sequence[bytes]
+    size: int, frontier: Frontier, new_leaf_hashes: Sequence[bytes], from_level: int = 1
 ) -> tuple[list[tuple[int, int, bytes]], Frontier]:
     """`extend` for a caller that keeps the whole root decomposition (`frontier`
-    of the tree of `size` leaves): the completed subtrees, and the decomposition
-    of the grown tree. Each new leaf merges with the equal-sized subtrees at the
-    end of the decomposition, as a binary counter carries."""
+    of the tree of `size` leaves): the completed subtrees of level `from_level` and
+    above, and the decomposition of the grown tree. Each new leaf merges with the
+    equal-sized subtrees at the end of the decomposition, as a binary counter
+    carries."""
     stack = list(frontier)
     created: list[tuple[int, int, bytes]] = []
     for index, current in enumerate(new_leaf_hashes, size):
@@ -263,6 +274,7 @@ def extend_frontier(
         while stack and stack[-1][0] == level:
             current = node_hash(stack.pop()[1], current)
             level += 1
-            created.append((level, index >> level, current))
+            if level >= from_level:
+                created.append((level, index >> level, current))
         stack.append((level, current))
     return created, stack

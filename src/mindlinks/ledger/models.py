@@ -11,10 +11,13 @@ TRUNCATE on PostgreSQL, and INSERT OR REPLACE on SQLite) on them.
   `prev_hash` is the leaf hash of entry seq-1; entry 0 has 32 zero bytes there
   (a value no SHA-256 output is expected to take, so the start of the chain is
   explicit rather than borrowed from the empty-tree hash).
-- `ledger_nodes`: the hash of every complete subtree of level ≥ 1 (level L, index i
-  covers leaves [i·2^L, (i+1)·2^L)), written by the same transaction as the entry
-  that completes it. Level 0 (the leaf hashes) lives in `ledger_entries.leaf_hash`
-  and is not repeated. About one node row per entry.
+- `ledger_nodes`: the hash of every complete subtree of level ≥ LOWEST_STORED_LEVEL
+  (4; level L, index i covers leaves [i·2^L, (i+1)·2^L)), written by the same
+  transaction as the entry that completes it: one row per 16 entries. Level 0 (the
+  leaf hashes) lives in `ledger_entries.leaf_hash`; levels 1 to 3 are computed from
+  those 16 leaf hashes when a proof needs them (`store.read_nodes`), which keeps a
+  proof's reads O(log n) (one range of 16 leaves more) and saved most of what the
+  nodes cost an append (a row per entry before migration 0010_ledger_nodes_from_4).
 - `ledger_checkpoints`: each signed tree head that was issued, kept for ever so a
   consistency proof between any two can be given.
 - `ledger_pending` (migration 0006_ledger_pending): entries queued by a caller's
@@ -76,6 +79,10 @@ class LedgerEntry(Base):
 
     def __repr__(self) -> str:
         return f"<LedgerEntry seq={self.seq} kind={self.kind} subject={self.subject}>"
+
+
+LOWEST_STORED_LEVEL = 4
+"""`ledger_nodes` holds the complete subtrees of this level and above (see module)."""
 
 
 class LedgerNode(Base):

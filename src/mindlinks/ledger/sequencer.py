@@ -81,7 +81,7 @@ from mindlinks.ledger.canonical import (
     entry_parts,
     format_recorded_at,
 )
-from mindlinks.ledger.models import LedgerEntry
+from mindlinks.ledger.models import LOWEST_STORED_LEVEL, LedgerEntry
 
 log = structlog.get_logger(__name__)
 
@@ -171,7 +171,9 @@ def integrate(
         entry_rows.append((seq, item.kind, item.subject, item.actor, bound, data, leaf, prev))
         leaves.append(leaf)
         prev = leaf
-    created, grown = merkle.extend_frontier(size, _frontier(db, size, head_leaf), leaves)
+    created, grown = merkle.extend_frontier(
+        size, _frontier(db, size, head_leaf), leaves, LOWEST_STORED_LEVEL
+    )
     numbers = [(q.pending_id, seq) for seq, q in enumerate(queued, size)] if numbered else []
     store.write_integration(db, entry_rows, created, numbers, delete_queued, commit=commit)
     # Cached before the commit: if this transaction rolls back, the cache is ahead

@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mindlinks.ledger import merkle
 from mindlinks.ledger.errors import LedgerStateCorrupt
-from mindlinks.ledger.models import LedgerEntry
+from mindlinks.ledger.models import LOWEST_STORED_LEVEL, LedgerEntry
 
 Node = merkle.Node
 
@@ -440,15 +440,37 @@ def _ints(values: Iterable[int]) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
+def _leaf_ranges(wanted: set[Node]) -> list[tuple[int, int]]:
+    """The seq ranges [first, last] of the leaves `wanted` needs from `ledger_entries`:
+    its leaves, and those below its unstored nodes (levels 1 to 3), merged."""
+    spans = sorted(
+        (index << level, ((index + 1) << level) - 1)
+        for level, index in wanted
+        if level < LOWEST_STORED_LEVEL
+    )
+    merged: list[tuple[int, int]] = []
+    for first, last in spans:
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
 def _nodes_sql(wanted: set[Node], with_head: bool) -> str:
     by_level: dict[int, list[int]] = {}
     for level, index in sorted(wanted):
-        by_level.setdefault(level, []).append(index)
+        if level >= LOWEST_STORED_LEVEL:
+            by_level.setdefault(level, []).append(index)
     # The head first: (-1, last seq or NULL, NULL).
     parts = ["SELECT -1, max(seq), NULL FROM ledger_entries"] if with_head else []
-    if 0 in by_level:
-        leaves = _ints(by_level.pop(0))
-        parts.append(f"SELECT 0, seq, leaf_hash FROM ledger_entries WHERE seq IN ({leaves})")  # noqa: S608
+    ranges = _leaf_ranges(wanted)
+    if ranges:
+        terms = " OR ".join(
+            f"seq = {first}" if first == last else f"seq BETWEEN {first} AND {last}"
+            for first, last in ranges
+        )
+        parts.append(f"SELECT 0, seq, leaf_hash FROM ledger_entries WHERE {terms}")  # noqa: S608
     if by_level:
         terms = " OR ".join(
             f"(level = {int(level)} AND idx IN ({_ints(indexes)}))"
@@ -464,16 +486,35 @@ def _node_rows(connection: Connection | Db, sql: str) -> list[Any]:
         return list(db.raw.execute(sql).fetchall())
 
 
+def _computed(wanted: set[Node], found: dict[Node, bytes]) -> dict[Node, bytes]:
+    """`found` with the wanted nodes of levels 1 to 3 computed from its leaf hashes
+    (those whose leaves are all there: the others are beyond the head, and absent,
+    as a stored node beyond the head would be)."""
+    for level, index in wanted:
+        if 0 < level < LOWEST_STORED_LEVEL:
+            leaves: list[bytes] = []
+            for seq in range(index << level, (index + 1) << level):
+                leaf = found.get((0, seq))
+                if leaf is None:
+                    break
+                leaves.append(leaf)
+            else:
+                found[(level, index)] = merkle.subtree_hash(leaves)
+    return found
+
+
 def read_nodes(connection: Connection | Db, nodes: Iterable[Node]) -> dict[Node, bytes]:
     """The hashes of these complete subtrees, in one statement.
 
-    Leaf hashes come from `ledger_entries`, the others from `ledger_nodes` with one
-    `level = L AND idx IN (...)` term per level, so both databases search the primary
-    keys (SQLite would scan the table for a row-value IN list). The statement is
-    plain SQL with the integers inlined (they are ours, never input), run on the
-    driver connection: building it with the expression language, or running it
-    through SQLAlchemy, cost more than running it. Raises LedgerStateCorrupt if a
-    node is missing (the tables were changed behind the ledger's back)."""
+    Leaf hashes come from `ledger_entries`, with those below the wanted nodes of
+    levels 1 to 3, which are computed from them (see `models`); the others come from
+    `ledger_nodes` with one `level = L AND idx IN (...)` term per level, so both
+    databases search the primary keys (SQLite would scan the table for a row-value IN
+    list). The statement is plain SQL with the integers inlined (they are ours,
+    never input), run on the driver connection: building it with the expression
+    language, or running it through SQLAlchemy, cost more than running it. Raises
+    LedgerStateCorrupt if a node is missing (the tables were changed behind the
+    ledger's back)."""
     wanted = set(nodes)
     if not wanted:
         return {}
@@ -481,24 +522,26 @@ def read_nodes(connection: Connection | Db, nodes: Iterable[Node]) -> dict[Node,
         (int(level), int(index)): bytes(h)
         for level, index, h in _node_rows(connection, _nodes_sql(wanted, False))
     }
-    require_nodes(wanted, found)
+    require_nodes(wanted, _computed(wanted, found))
     return found
 
 
 def read_head_and_nodes(
     connection: Connection | Db, nodes: Iterable[Node]
 ) -> tuple[int, dict[Node, bytes]]:
-    """The head size and whichever of these complete subtrees are stored, in one
-    statement (a proof's one round trip). Nodes beyond the head are simply absent:
-    the caller checks its sizes against the head, then `require_nodes`."""
+    """The head size and whichever of these complete subtrees are stored or computed
+    (see `read_nodes`), in one statement (a proof's one round trip). Nodes beyond the
+    head are simply absent: the caller checks its sizes against the head, then
+    `require_nodes`."""
     head = 0
     found: dict[Node, bytes] = {}
-    for level, index, h in _node_rows(connection, _nodes_sql(set(nodes), True)):
+    wanted = set(nodes)
+    for level, index, h in _node_rows(connection, _nodes_sql(wanted, True)):
         if level == -1:
             head = 0 if index is None else int(index) + 1
         else:
             found[(int(level), int(index))] = bytes(h)
-    return head, found
+    return head, _computed(wanted, found)
 
 
 def require_nodes(wanted: Iterable[Node], found: dict[Node, bytes]) -> None:

@@ -5,8 +5,9 @@ A range starts at a multiple of 2^level and holds at most 2^level entries, so
 every complete subtree inside it is one of the tree's own (`merkle` addressing).
 `verify_range` reads the entries in chunks (`verify_entries.check_chunk`), stops
 at the first bad one, builds the tree of the entries that passed level by level,
-compares every stored node of it (one range select per level, compared as one
-concatenation) and gives the parent what only it can finish: the range's
+compares every stored node of it (levels from `models.LOWEST_STORED_LEVEL` on; one
+range select per level, compared as one concatenation) and gives the parent what
+only it can finish: the range's
 complete-subtree roots and, for each checkpoint inside the range, the range's part
 of its root (the parent folds the roots of the ranges before it in front).
 
@@ -46,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from mindlinks.ledger import merkle
 from mindlinks.ledger.canonical import GENESIS_PREV_HASH
+from mindlinks.ledger.models import LOWEST_STORED_LEVEL
 from mindlinks.ledger.verify_entries import (
     Problem,
     Row,
@@ -247,7 +249,7 @@ def verify_range(source: Source, start: int, end: int, fetch_rows: int) -> Range
     checked = start + len(leaves)
 
     levels = tree_levels(leaves)
-    for level in range(1, len(levels)):
+    for level in range(LOWEST_STORED_LEVEL, len(levels)):
         computed = levels[level]
         base = start >> level
         if source.node_hashes(level, base, base + len(computed)) != b"".join(computed):
