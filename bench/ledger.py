@@ -73,6 +73,7 @@ from mindlinks.ledger.canonical import encode_entry, format_recorded_at
 from mindlinks.ledger.service import NewEntry, append_entries, entry_object, verify_ledger
 from mindlinks.migrations.runner import upgrade
 from mindlinks.platform.clock import now
+from mindlinks.platform.ids import id_at
 
 ADMIN_URL = os.environ.get(
     "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -140,9 +141,42 @@ def new_entry(rng: random.Random) -> NewEntry:
     )
 
 
+SUBJECTS = os.environ.get("BENCH_SUBJECTS", "app")
+"""How the append benchmarks pick subjects: `app` (contracts as the app names them,
+see `entries`) or `random` (a random UUID per entry: every subject-index insert
+lands on a random page, the worst case, which the app's ids never produce)."""
+IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "1000"))
+LIFECYCLE = 5  # contract.sent, contract.signed twice, contract.activated, contract.sealed
+
+
 def entries(n: int, seed: int) -> list[NewEntry]:
+    """`n` entries for the append benchmarks. With BENCH_SUBJECTS=app (the default)
+    their subjects are contracts named as the app names them, `contract:<new_id>`
+    (`platform.ids`: 48 bits of milliseconds, then 80 random bits), each getting the
+    LIFECYCLE entries a contract gets, interleaved with those of the other
+    IN_FLIGHT contracts being signed at the same time (BENCH_IN_FLIGHT, default
+    1,000): each entry is the next step of a random one of them, and a contract that
+    took its last step is followed by a new one, named one millisecond later than
+    the one before. Everything else as `new_entry`."""
     rng = random.Random(seed)
-    return [new_entry(rng) for _ in range(n)]
+    if SUBJECTS == "random":
+        return [new_entry(rng) for _ in range(n)]
+    millis = 1_796_000_000_000  # 2026-11
+    in_flight: list[list[Any]] = []  # [subject, steps left]
+    items = []
+    for _ in range(n):
+        item = new_entry(rng)
+        if len(in_flight) < IN_FLIGHT:
+            millis += 1
+            in_flight.append([f"contract:{id_at(millis, rng.getrandbits(80))}", LIFECYCLE])
+        slot = rng.randrange(len(in_flight))
+        contract = in_flight[slot]
+        contract[1] -= 1
+        if contract[1] == 0:
+            in_flight[slot] = in_flight[-1]
+            in_flight.pop()
+        items.append(NewEntry(item.kind, contract[0], item.actor, item.payload))
+    return items
 
 
 PLAIN = Table(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mindlinks.platform.errors import InvalidInput
-from mindlinks.platform.ids import new_id
+from mindlinks.platform.ids import id_at, new_id
 from mindlinks.platform.pagination import _decode_cursor, _encode_cursor
 
 
@@ -14,6 +16,16 @@ def test_ids_strictly_increase_even_within_one_millisecond():
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 26 for i in ids)
+
+
+def test_id_at_makes_the_id_new_id_makes_at_that_millisecond():
+    millis = int(time.time() * 1000)
+    made = new_id()
+    replayed = [id_at(millis + step, bits) for step, bits in ((0, 0), (1, 2**80 - 1), (2, 5))]
+    assert all(len(i) == len(made) == 26 for i in replayed)
+    assert replayed == sorted(replayed)  # time first, as new_id's
+    assert replayed[0][:10] <= made[:10] <= id_at(millis + 60_000, 0)[:10]
+    assert id_at(millis, 2**80 + 7) == id_at(millis, 7)  # only 80 random bits
 
 
 def test_a_cursor_round_trips():
