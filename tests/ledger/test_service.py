@@ -178,20 +178,26 @@ def test_deeply_nested_payloads_are_refused(session):
 
 
 @pytest.mark.parametrize(
-    ("kind", "subject", "actor"),
+    ("kind", "subject", "actor", "field"),
     [
-        ("Contract.Signed", "contract:1", "system"),
-        ("signed", "contract:1", "system"),
-        ("contract.signed", "contract", "system"),
-        ("contract.signed", "contract:has space", "system"),
-        ("contract.signed", "contract:" + "x" * 200, "system"),
-        ("contract.signed", "contract:1", ""),
-        ("contract.signed", "contract:1", "user 1"),
-        ("x." + "y" * 70, "contract:1", "system"),
+        ("Contract.Signed", "contract:1", "system", "kind"),
+        ("signed", "contract:1", "system", "kind"),
+        ("contract.signed", "contract", "system", "subject"),
+        ("contract.signed", "contract:has space", "system", "subject"),
+        ("contract.signed", "contract:" + "x" * 200, "system", "subject"),
+        ("contract.signed", "contract:1", "", "actor"),
+        ("contract.signed", "contract:1", "user 1", "actor"),
+        ("x." + "y" * 70, "contract:1", "system", "kind"),
+        # the three are matched as one line first: a space cannot move a boundary
+        ("contract.signed contract:1", "contract:2", "system", "kind"),
+        ("contract.signed", "contract:1 system", "system", "subject"),
+        ("contract.signed", "contract:1", "system\n", "actor"),
+        (None, "contract:1", "system", "kind"),
+        ("contract.signed", b"contract:1", "system", "subject"),
     ],
 )
-def test_bad_kinds_subjects_and_actors_are_refused(session, kind, subject, actor):
-    with pytest.raises(LedgerEntryInvalid):
+def test_bad_kinds_subjects_and_actors_are_refused(session, kind, subject, actor, field):
+    with pytest.raises(LedgerEntryInvalid, match=f"^{field} "):
         append_entry(session, kind, subject, actor, {})
 
 

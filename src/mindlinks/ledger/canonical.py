@@ -194,25 +194,11 @@ def encode_payload(payload: Mapping[str, Any]) -> bytes:
         raise LedgerPayloadNotCanonical(str(exc)) from exc
 
 
-def json_text(value: str) -> bytes:
-    """The RFC 8785 bytes of one string (see the module's note on the C encoder)."""
-    return _json_string(value).encode("utf-8")
-
-
 def entry_parts(kind: str, subject: str, actor: str, payload: bytes) -> tuple[bytes, bytes]:
     """The seq-independent head and tail of an entry's bytes (see `assemble_entry`)."""
-    head = b"".join(
-        (
-            b'{"actor":',
-            json_text(actor),
-            b',"kind":',
-            json_text(kind),
-            b',"payload":',
-            payload,
-            b',"prev_hash":"',
-        )
-    )
-    return head, b',"subject":' + json_text(subject) + b"}"
+    start = f'{{"actor":{_json_string(actor)},"kind":{_json_string(kind)},"payload":'
+    end = f',"subject":{_json_string(subject)}}}'
+    return start.encode("utf-8") + payload + b',"prev_hash":"', end.encode("utf-8")
 
 
 ENTRY_OVERHEAD = len(b'","recorded_at":"2026-11-29T10:30:00.000005Z","seq":') + 64 + 16

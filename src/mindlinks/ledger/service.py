@@ -72,6 +72,7 @@ from mindlinks.platform.clock import now
 _KIND = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+")
 _SUBJECT = re.compile(r"[a-z][a-z0-9_]*:[\x21-\x7e]+")
 _ACTOR = re.compile(r"[\x21-\x7e]+")
+_FIELDS = re.compile(f"{_KIND.pattern} {_SUBJECT.pattern} {_ACTOR.pattern}")
 
 __all__ = [
     "LOCK_KEY",
@@ -126,9 +127,21 @@ def _check_field(name: str, value: Any, pattern: re.Pattern[str], limit: int) ->
 
 def _encoded(item: NewEntry) -> tuple[bytes, bytes, bytes]:
     """(payload bytes, entry head, entry tail), or the error that refuses the item."""
-    _check_field("kind", item.kind, _KIND, KIND_MAX)
-    _check_field("subject", item.subject, _SUBJECT, SUBJECT_MAX)
-    _check_field("actor", item.actor, _ACTOR, ACTOR_MAX)
+    kind, subject, actor = item.kind, item.subject, item.actor
+    # The three fields in one match (none holds a space); a miss checks them one by
+    # one, to name the field.
+    if not (
+        type(kind) is str
+        and type(subject) is str
+        and type(actor) is str
+        and len(kind) <= KIND_MAX
+        and len(subject) <= SUBJECT_MAX
+        and len(actor) <= ACTOR_MAX
+        and _FIELDS.fullmatch(f"{kind} {subject} {actor}")
+    ):
+        _check_field("kind", kind, _KIND, KIND_MAX)
+        _check_field("subject", subject, _SUBJECT, SUBJECT_MAX)
+        _check_field("actor", actor, _ACTOR, ACTOR_MAX)
     if type(item.payload) is not dict and not isinstance(item.payload, Mapping):
         raise LedgerPayloadNotCanonical("payload must be a JSON object (a dict)")
     payload = encode_payload(item.payload)
