@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from mindlinks.ledger import repository, verifier
-from mindlinks.ledger.access import SUBJECT_READERS, register_subject_type
+from mindlinks.ledger.access import SUBJECT_READERS
 from mindlinks.ledger.checkpoints import issue_checkpoint, keyring_for
 from tests.factories import auth_headers, make_user, problem
 from tests.ledger.db_helpers import append_n
@@ -22,12 +22,14 @@ def checkpointed(session, app_context):
 
 
 @pytest.fixture
-def owned_subjects(session):
-    """A subject type whose reader is one test user (stands in for contracts)."""
+def owned_subjects(session, monkeypatch):
+    """A subject type whose reader is one test user (stands in for contracts; the
+    contracts module's own reader is put back afterwards)."""
     owner = make_user(session, role="client")
-    register_subject_type("contract", lambda s, actor, object_id: actor.id == owner.id)
-    yield owner
-    SUBJECT_READERS.pop("contract", None)
+    monkeypatch.setitem(
+        SUBJECT_READERS, "contract", lambda s, actor, object_id: actor.id == owner.id
+    )
+    return owner
 
 
 def test_the_latest_checkpoint_is_public(client, checkpointed):
