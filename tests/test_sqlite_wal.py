@@ -8,6 +8,7 @@ import threading
 import time
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from mindlinks import sqlite_wal
 from mindlinks.db import make_engine
@@ -44,12 +45,17 @@ def test_commits_leave_checkpoints_to_the_thread_which_copies_the_wal_back(tmp_p
         engine.dispose()
 
 
-def test_the_thread_stops_when_the_engine_is_disposed(tmp_path):
+def engine_and_thread(tmp_path) -> tuple[Engine, threading.Thread]:
+    """A SQLite file engine that wrote a row, and its running checkpoint thread."""
     engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
     write_rows(engine, 1)
     checkpointer = sqlite_wal.checkpointer_of(engine)
     assert checkpointer is not None and checkpointer._thread is not None
-    thread = checkpointer._thread
+    return engine, checkpointer._thread
+
+
+def test_the_thread_stops_when_the_engine_is_disposed(tmp_path):
+    engine, thread = engine_and_thread(tmp_path)
     assert thread.is_alive()
     engine.dispose()
     assert not thread.is_alive()
@@ -91,12 +97,8 @@ def test_a_fork_waits_for_a_running_checkpoint_pass(tmp_path):
 
 
 def test_the_thread_stops_when_the_engine_is_dropped_without_dispose(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    write_rows(engine, 1)
-    checkpointer = sqlite_wal.checkpointer_of(engine)
-    assert checkpointer is not None and checkpointer._thread is not None
-    thread = checkpointer._thread
-    del engine, checkpointer
+    engine, thread = engine_and_thread(tmp_path)
+    del engine
     gc.collect()
     thread.join(timeout=5)
     assert not thread.is_alive()

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from mindlinks.app import create_app
 from mindlinks.cli import app
 from mindlinks.config import Settings
 from mindlinks.db import make_engine
@@ -29,6 +25,7 @@ from mindlinks.ledger.checkpoints import keyring_for
 from mindlinks.ledger.keys import load_ledger_keys
 from mindlinks.migrations.runner import upgrade
 from tests.esign.evidence_factories import TestCa, flip_byte, rezip, sealed_contract, unzip
+from tests.live_server import loopback_socket, serving
 
 runner = CliRunner()
 
@@ -155,10 +152,7 @@ def test_trust_refuses_plain_http_to_another_machine():
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base_url = loopback_socket()
     settings = Settings(
         env="development",
         data_dir=tmp_path / "server",
@@ -169,22 +163,8 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     engine.dispose()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start under uvicorn")
-        time.sleep(0.05)
-    try:
+    with serving(settings, sock):
         yield base_url, settings
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 def test_trust_pins_the_platform_anchors_and_verify_then_uses_them(

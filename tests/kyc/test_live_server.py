@@ -8,24 +8,21 @@ before its POST). The decision has to be committed within seconds.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session
 
-from mindlinks.app import create_app
 from mindlinks.config import Settings
 from mindlinks.db import make_engine
 from mindlinks.identity.service import create_user
 from mindlinks.migrations.runner import upgrade
 from tests.factories import PASSWORD
 from tests.kyc.factories import capture_files
+from tests.live_server import loopback_socket, serving
 
 CONTRACTOR_EMAIL = "casey@contractor.example"
 DECISION_WAIT_SECONDS = 20
@@ -33,10 +30,7 @@ DECISION_WAIT_SECONDS = 20
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base_url = loopback_socket()
     settings = Settings(
         env="development",
         data_dir=tmp_path,
@@ -59,22 +53,8 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         )
         db.commit()
     engine.dispose()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the app did not start under uvicorn")
-        time.sleep(0.05)
-    try:
+    with serving(settings, sock):
         yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 def test_a_sandbox_decision_arrives_over_real_http(live_server):

@@ -24,7 +24,8 @@ from mindlinks.identity.service import create_user
 from mindlinks.migrations.runner import upgrade
 from tests.factories import PASSWORD
 from tests.kyc.factories import document_bytes, selfie_bytes
-from tests.web.live import debian_chromium, loopback_socket, serving
+from tests.live_server import loopback_socket, serving
+from tests.web.live import debian_chromium
 
 pytestmark = pytest.mark.browser
 

@@ -31,7 +31,8 @@ from mindlinks.identity.service import create_user
 from mindlinks.migrations.publish import upgrade_and_publish
 from tests.companies.factories import make_company
 from tests.factories import PASSWORD
-from tests.web.live import debian_chromium, loopback_socket, serving
+from tests.live_server import loopback_socket, serving
+from tests.web.live import debian_chromium
 from tests.web.test_browser_journey import capture_documents, sign_in_as
 
 pytestmark = pytest.mark.browser

@@ -270,7 +270,6 @@ def contract_preview_html(session: Session, contract: Contract) -> str:
     return render_contract_html(session, contract)
 
 
-# `contract:<id>` ledger subjects: whoever can load the contract reads its entries.
 def open_ended_active_contracts(session: Session) -> Sequence[tuple[str, date, dict[str, Any]]]:
     """(id, start date, payment terms) of every active contract without an end date:
     the schedules the payments module rolls forward."""
@@ -282,6 +281,7 @@ def status_counts(session: Session) -> dict[str, int]:
     return repository.status_counts(session)
 
 
+# `contract:<id>` ledger subjects: whoever can load the contract reads its entries.
 def _contract_readable(session: Session, actor: Actor, contract_id: str) -> bool:
     return (
         session.scalar(
